@@ -1,0 +1,2 @@
+//! The `proto` command line tool.
+fn main() {}

@@ -1,0 +1,1 @@
+//! X.224 / ISO 8073 connection-oriented transport (COTP).

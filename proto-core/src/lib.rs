@@ -1,0 +1,19 @@
+//! Sans-IO protocol cores for **COTP over TPKT** (ISO 8073 / X.224 class 0 in RFC 1006
+//! framing) and **TCPCLv4** (RFC 9174).
+//!
+//! Nothing in this crate opens a socket, spawns a thread or reads the clock. Codecs
+//! decode by borrowing from the caller's input and encode into the caller's buffer.
+//!
+//! - [`wire`]: bounds-checked big-endian reader and writer every codec uses.
+//! - [`tpkt`]: RFC 1006 framing.
+//! - [`cotp`]: X.224 TPDUs and their parameters.
+//! - [`tcpcl`]: RFC 9174 contact header, messages and extension items.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod cotp;
+pub mod tcpcl;
+pub mod tpkt;
+pub mod wire;
+
+pub use wire::EncodeError;
