@@ -1,2 +1,37 @@
-//! The `proto` command line tool.
-fn main() {}
+//! The `proto` command: send, listen, decode, bench and demo for COTP over TPKT
+//! (RFC 1006 / X.224 class 0) and TCPCLv4 (RFC 9174).
+
+mod decode;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// COTP/TPKT and TCPCLv4 from the command line.
+#[derive(Debug, Parser)]
+#[command(name = "proto", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode captured bytes into a readable tree (or JSON).
+    Decode(decode::DecodeArgs),
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Decode(args) => decode::run(args),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

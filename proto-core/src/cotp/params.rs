@@ -389,12 +389,28 @@ impl<'a> Params<'a> {
     /// Iterates over the parameters in order.
     pub fn iter(&self) -> ParamIter<'a> {
         match self.0 {
-            Repr::Encoded { bytes, kind } => ParamIter(IterRepr::Encoded {
-                reader: Reader::new(bytes),
-                kind,
-            }),
-            Repr::List(list) => ParamIter(IterRepr::List(list.iter())),
+            Repr::Encoded { bytes, kind } => ParamIter {
+                repr: IterRepr::Encoded {
+                    reader: Reader::new(bytes),
+                    kind,
+                },
+                offset: 0,
+            },
+            Repr::List(list) => ParamIter {
+                repr: IterRepr::List(list.iter()),
+                offset: 0,
+            },
         }
+    }
+
+    /// Iterates over the parameters with the offset of each parameter's code octet,
+    /// counted from the start of the parameter block.
+    pub fn iter_with_offsets(&self) -> impl Iterator<Item = (usize, Param<'a>)> + 'a {
+        let mut it = self.iter();
+        core::iter::from_fn(move || {
+            let at = it.offset;
+            it.next().map(|p| (at, p))
+        })
     }
 
     /// Whether there are no parameters.
@@ -504,7 +520,11 @@ impl Eq for Params<'_> {}
 
 /// Iterator over [`Params`].
 #[derive(Debug, Clone)]
-pub struct ParamIter<'a>(IterRepr<'a>);
+pub struct ParamIter<'a> {
+    repr: IterRepr<'a>,
+    /// Offset in the block of the next parameter.
+    offset: usize,
+}
 
 #[derive(Debug, Clone)]
 enum IterRepr<'a> {
@@ -516,14 +536,19 @@ impl<'a> Iterator for ParamIter<'a> {
     type Item = Param<'a>;
 
     fn next(&mut self) -> Option<Param<'a>> {
-        match &mut self.0 {
-            IterRepr::List(it) => it.next().copied(),
+        match &mut self.repr {
+            IterRepr::List(it) => {
+                let p = it.next().copied()?;
+                self.offset += 2 + p.value_len();
+                Some(p)
+            }
             IterRepr::Encoded { reader, kind } => {
                 // The block was validated by `Params::parse`, so these reads succeed;
                 // should they not, iteration simply ends.
                 let code = reader.u8().ok()?;
                 let len = reader.u8().ok()?;
                 let value = reader.take(usize::from(len)).ok()?;
+                self.offset = reader.position();
                 Param::parse(*kind, code, value, 0).ok()
             }
         }
@@ -578,6 +603,10 @@ mod tests {
         assert_eq!(parsed.called_tsap(), Some(&[1u8, 2][..]));
         assert_eq!(parsed.preferred_max_tpdu_size(), Some(0x1234 * 128));
         assert_eq!(parsed.additional_info(), Some(&b"bye"[..]));
+        let offsets: Vec<usize> = parsed.iter_with_offsets().map(|(at, _)| at).collect();
+        let listed: Vec<usize> = list.iter_with_offsets().map(|(at, _)| at).collect();
+        assert_eq!(offsets, listed);
+        assert_eq!(&offsets[..3], &[0, 3, 7]);
     }
 
     #[test]

@@ -488,6 +488,11 @@ impl<'a> Tpdu<'a> {
         }
     }
 
+    /// Offset of the parameter block within the encoded TPDU.
+    pub fn params_offset(&self) -> usize {
+        1 + self.fixed_len()
+    }
+
     /// Header length including the LI octet.
     pub fn header_len(&self) -> usize {
         1 + self.fixed_len() + self.params().encoded_len()
