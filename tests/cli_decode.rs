@@ -1,1 +1,1 @@
-
+//! CLI tests for `proto decode`: run the real binary.
