@@ -8,6 +8,7 @@
 //! - [`tpkt`]: RFC 1006 framing.
 //! - [`cotp`]: X.224 TPDUs and their parameters.
 //! - [`tcpcl`]: RFC 9174 contact header, messages and extension items.
+//! - `testing` (feature `testing`): the deterministic pair harness for state-machine tests.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -15,5 +16,8 @@ pub mod cotp;
 pub mod tcpcl;
 pub mod tpkt;
 pub mod wire;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use wire::EncodeError;
