@@ -61,7 +61,7 @@ pub struct Pair<A: Endpoint, B: Endpoint> {
     /// Bytes B has sent in total.
     pub sent_b: u64,
     out: Vec<u8>,
-    guard: SeedGuard,
+    _guard: SeedGuard,
 }
 
 struct SeedGuard(u64);
@@ -100,7 +100,7 @@ impl<A: Endpoint, B: Endpoint> Pair<A, B> {
             sent_a: 0,
             sent_b: 0,
             out: vec![0; 1 << 17],
-            guard: SeedGuard(seed),
+            _guard: SeedGuard(seed),
         }
     }
 
