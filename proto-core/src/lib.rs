@@ -13,6 +13,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod cotp;
+mod ring;
 pub mod tcpcl;
 pub mod tpkt;
 pub mod wire;

@@ -11,6 +11,7 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
+pub mod cotp;
 mod pair;
 mod rng;
 

@@ -1,0 +1,121 @@
+//! What a COTP connection reports to its owner.
+
+use crate::cotp::{DisconnectReason, FrameError, RejectCause, TpduKind};
+
+/// Events, drained with [`Connection::poll_event`](super::Connection::poll_event).
+/// Small and `Copy`; variable data (the last TPDU, negotiated values) comes from
+/// getters on the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A TPDU other than DT arrived; [`last_tpdu`](super::Connection::last_tpdu) decodes
+    /// it until the next input call. This is the raw access the seed API's
+    /// `receive_tpdu` offers.
+    TpduReceived {
+        /// Its type.
+        kind: TpduKind,
+    },
+    /// Passive side with `manual_accept`: a CR arrived; answer with
+    /// [`accept`](super::Connection::accept) or [`refuse`](super::Connection::refuse).
+    ConnectRequested,
+    /// The connection is established (CC received, or CC queued by the passive side).
+    Connected,
+    /// The peer violated the protocol; an ER or DR has been queued where the standard
+    /// prescribes one. A [`Event::Closed`] follows.
+    ProtocolError(ProtocolError),
+    /// The connection is over. Terminal: the runtime closes the transport once
+    /// [`poll_transmit`](super::Connection::poll_transmit) returns nothing more.
+    Closed(CloseReason),
+}
+
+/// A protocol violation by the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolError {
+    /// A TPKT or TPDU that cannot be decoded (offsets count from the frame start).
+    Malformed(FrameError),
+    /// A TPDU that is valid but not allowed in the current state or in class 0.
+    UnexpectedTpdu {
+        /// Its type.
+        kind: TpduKind,
+    },
+    /// The CC selected a class other than 0.
+    ClassNotSupported {
+        /// The class selected.
+        class: u8,
+    },
+    /// A reassembled message would exceed the configured maximum.
+    MessageTooLarge {
+        /// The configured maximum.
+        limit: usize,
+    },
+    /// A non-DT TPDU larger than the configured control-TPDU maximum.
+    ControlTpduTooLarge {
+        /// Its length.
+        len: usize,
+    },
+    /// The transport ended in the middle of a TPKT frame.
+    Truncated,
+}
+
+/// Timers that can end a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// Connection establishment took too long.
+    Connect,
+    /// Nothing was received for the inactivity period.
+    Inactivity,
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// We disconnected with a DR (normal release or [`close`](super::Connection::close)).
+    LocalDisconnect {
+        /// The reason we sent.
+        reason: DisconnectReason,
+    },
+    /// The peer disconnected with a DR after the connection was established.
+    PeerDisconnect {
+        /// The peer's reason.
+        reason: DisconnectReason,
+    },
+    /// The peer answered our CR with a DR.
+    PeerRefused {
+        /// The peer's reason.
+        reason: DisconnectReason,
+    },
+    /// We answered the peer's CR with a DR.
+    LocalRefused {
+        /// The reason we sent.
+        reason: DisconnectReason,
+    },
+    /// The peer sent an ER.
+    PeerError {
+        /// The peer's reject cause.
+        cause: RejectCause,
+    },
+    /// The peer confirmed a disconnection with a DC.
+    DisconnectConfirmed,
+    /// The transport closed; while connected this is the normal class 0 release.
+    TransportClosed,
+    /// The peer violated the protocol.
+    ProtocolError(ProtocolError),
+    /// A timer expired.
+    TimedOut(Timer),
+}
+
+impl core::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CloseReason::LocalDisconnect { reason } => write!(f, "disconnected locally: {reason}"),
+            CloseReason::PeerDisconnect { reason } => write!(f, "peer disconnected: {reason}"),
+            CloseReason::PeerRefused { reason } => write!(f, "connection refused by peer: {reason}"),
+            CloseReason::LocalRefused { reason } => write!(f, "connection refused: {reason}"),
+            CloseReason::PeerError { cause } => write!(f, "peer reported a TPDU error: {cause}"),
+            CloseReason::DisconnectConfirmed => f.write_str("disconnect confirmed by peer"),
+            CloseReason::TransportClosed => f.write_str("transport closed"),
+            CloseReason::ProtocolError(e) => write!(f, "protocol error: {e:?}"),
+            CloseReason::TimedOut(Timer::Connect) => f.write_str("timed out waiting for the connection"),
+            CloseReason::TimedOut(Timer::Inactivity) => f.write_str("inactivity timeout"),
+        }
+    }
+}

@@ -1,0 +1,950 @@
+//! The class 0 COTP connection state machine (X.224 over RFC 1006), for both sides,
+//! without I/O.
+//!
+//! A [`Connection`] is built with a [`Config`], a [`Side`] and the current time; every
+//! buffer it uses is allocated then, and nothing allocates afterwards.
+//!
+//! # Driving it
+//!
+//! - **Input**: pass received bytes to [`handle_input`](Connection::handle_input) until
+//!   they are consumed. DT payload comes back as [`RxData`] slices borrowed from that
+//!   input (at most one per call); control TPDUs are buffered whole (they are small).
+//!   Tell it about end of stream with [`handle_eof`](Connection::handle_eof) and about
+//!   time with [`handle_timeout`](Connection::handle_timeout).
+//! - **Output**, drained in this order after every input, command or timeout:
+//!   1. [`poll_transmit`](Connection::poll_transmit) until it returns `None`: control
+//!      TPDUs (CR, CC, DR, DC, ER, raw TPDUs) in the order they were queued;
+//!   2. [`poll_event`](Connection::poll_event) until it returns `None`;
+//!   3. [`poll_timeout`](Connection::poll_timeout) for the next deadline.
+//!
+//!   User data is framed separately by [`frame_data`](Connection::frame_data) into the
+//!   caller's buffer, after the control TPDUs have been written.
+//! - Once [`is_closed`](Connection::is_closed) and `poll_transmit` has nothing more, the
+//!   runtime closes the transport: in class 0 that is the release.
+//!
+//! ```
+//! use proto_core::cotp::connection::{Config, Connection, Event, Side};
+//! use std::time::Instant;
+//!
+//! let now = Instant::now();
+//! let mut client = Connection::new(Config::default(), Side::Active, now)?;
+//! let mut server = Connection::new(Config::default(), Side::Passive, now)?;
+//! let mut wire = [0u8; 512];
+//!
+//! // CR from the client to the server, CC back.
+//! let n = client.poll_transmit(now, &mut wire)?.unwrap();
+//! assert_eq!(server.handle_input(now, &wire[..n]).consumed, n);
+//! let n = server.poll_transmit(now, &mut wire)?.unwrap();
+//! client.handle_input(now, &wire[..n]);
+//! assert!(std::iter::from_fn(|| client.poll_event()).any(|e| e == Event::Connected));
+//!
+//! // One message, framed into DTs by the client, streamed out by the server.
+//! let framed = client.frame_data(b"hello", true, &mut wire)?;
+//! let input = server.handle_input(now, &wire[..framed.written]);
+//! let data = input.data.unwrap();
+//! assert_eq!((data.bytes, data.end_of_message), (&b"hello"[..], true));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+mod event;
+pub mod negotiate;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{Config, ConfigError};
+pub use event::{CloseReason, Event, ProtocolError, Timer};
+
+use crate::cotp::codes::{DisconnectReason, RejectCause, TpduKind, TpduSize};
+use crate::cotp::params::{Param, Params};
+use crate::cotp::tpdu::{self, Connect, DisconnectConfirm, DisconnectRequest, ErrorTpdu, Tpdu};
+use crate::cotp::{FrameError, TpduError, Tsap};
+use crate::ring::Ring;
+use crate::tpkt::{self, Deframer};
+use crate::wire::EncodeError;
+use negotiate::Decision;
+use std::time::Instant;
+
+/// Which end of the connection this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The initiator: sends the CR.
+    Active,
+    /// The responder: answers a CR.
+    Passive,
+}
+
+/// Where the connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Active side: CR queued or sent, waiting for the CC.
+    AwaitingConfirm,
+    /// Passive side: waiting for a CR.
+    AwaitingRequest,
+    /// Passive side with manual accept: a CR arrived, the application decides.
+    AwaitingAccept,
+    /// Connected: data may flow both ways.
+    Open,
+    /// A final DR, DC or ER is queued; closed once it has been transmitted.
+    Closing,
+    /// Finished.
+    Closed,
+}
+
+/// What one [`Connection::handle_input`] call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Input<'a> {
+    /// Bytes of the input consumed; call again with the rest.
+    pub consumed: usize,
+    /// User data that arrived, borrowed from the input.
+    pub data: Option<RxData<'a>>,
+}
+
+/// A piece of a received message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxData<'a> {
+    /// The bytes (may be empty only for an empty DT that ends a message).
+    pub bytes: &'a [u8],
+    /// This piece begins a DT.
+    pub first_in_tpdu: bool,
+    /// This piece ends a DT.
+    pub last_in_tpdu: bool,
+    /// This piece ends a message (the DT carried EOT).
+    pub end_of_message: bool,
+}
+
+/// Result of [`Connection::frame_data`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Framed {
+    /// Bytes of the caller's data framed.
+    pub consumed: usize,
+    /// Bytes written to the output buffer (whole TPKT/DT frames).
+    pub written: usize,
+}
+
+/// Misuse of the connection by its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UsageError {
+    /// Data can only be sent on an open connection.
+    #[error("the connection is not open (state {0:?})")]
+    NotOpen(State),
+    /// An empty message cannot be sent: class 0 has no empty DT.
+    #[error("an empty message cannot be sent (class 0 never sends an empty DT)")]
+    EmptyMessage,
+    /// The output buffer cannot hold one DT.
+    #[error("output buffer too small: {needed} bytes needed")]
+    BufferTooSmall {
+        /// Bytes needed for the next frame.
+        needed: usize,
+    },
+    /// A raw TPDU is still waiting to be transmitted.
+    #[error("a raw TPDU is already queued")]
+    RawPending,
+    /// The raw TPDU does not fit the connection's buffer or is invalid.
+    #[error("the raw TPDU cannot be queued: {0}")]
+    RawInvalid(&'static str),
+    /// `accept` / `refuse` outside [`State::AwaitingAccept`].
+    #[error("no connection request is waiting for a decision")]
+    NoPendingRequest,
+}
+
+impl From<EncodeError> for UsageError {
+    fn from(e: EncodeError) -> Self {
+        match e {
+            EncodeError::BufferTooSmall { needed } => UsageError::BufferTooSmall { needed },
+            EncodeError::ValueTooLarge { .. } => UsageError::RawInvalid("header too long"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Cr,
+    Cc,
+    Dr(DisconnectReason),
+    Dc,
+    Er(RejectCause),
+    Raw,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rx {
+    /// Collecting the first three octets of a TPDU to tell DT from the rest.
+    Header,
+    /// Buffering a control TPDU whole.
+    Control,
+    /// Streaming a class 0 DT's data.
+    Data { eot: bool },
+    /// Ignoring the rest of the stream.
+    Discard,
+}
+
+const EVENTS: usize = 16;
+/// `handle_input` stops early when this many events wait, so a peer cannot make a
+/// caller that polls late lose events.
+const EVENT_HIGH_WATER: usize = EVENTS - 4;
+/// Longest invalid-TPDU header echoed in an ER.
+const ER_ECHO_MAX: usize = 128;
+
+/// A class 0 COTP connection. See the [module documentation](self).
+#[derive(Debug)]
+pub struct Connection {
+    cfg: Config,
+    side: Side,
+    state: State,
+    // Negotiated and identifying values.
+    tpdu_size: TpduSize,
+    preferred_max: Option<u64>,
+    local_ref: u16,
+    remote_ref: u16,
+    calling_tsap: Option<Tsap>,
+    called_tsap: Option<Tsap>,
+    // Receive path.
+    deframer: Deframer,
+    rx: Rx,
+    head: [u8; 3],
+    head_len: usize,
+    frame_payload: usize,
+    ctrl: Box<[u8]>,
+    ctrl_len: usize,
+    last_tpdu_valid: bool,
+    msg_len: usize,
+    dt_started: bool,
+    // Transmit path.
+    pending: Ring<Pending, 4>,
+    raw: Box<[u8]>,
+    raw_len: usize,
+    er_echo: [u8; ER_ECHO_MAX],
+    er_echo_len: usize,
+    // Outcome.
+    close_reason: Option<CloseReason>,
+    events: Ring<Event, EVENTS>,
+    // Timers.
+    connect_deadline: Option<Instant>,
+    inactivity_deadline: Option<Instant>,
+}
+
+impl Connection {
+    /// A connection for `side`. The active side queues its CR at once.
+    pub fn new(cfg: Config, side: Side, now: Instant) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        let mut c = Connection {
+            side,
+            state: match side {
+                Side::Active => State::AwaitingConfirm,
+                Side::Passive => State::AwaitingRequest,
+            },
+            tpdu_size: cfg.tpdu_size,
+            preferred_max: None,
+            local_ref: cfg.src_ref,
+            remote_ref: 0,
+            calling_tsap: cfg.calling_tsap,
+            called_tsap: cfg.called_tsap,
+            deframer: Deframer::new(cfg.max_frame_len),
+            rx: Rx::Header,
+            head: [0; 3],
+            head_len: 0,
+            frame_payload: 0,
+            ctrl: vec![0; cfg.max_control_tpdu].into_boxed_slice(),
+            ctrl_len: 0,
+            last_tpdu_valid: false,
+            msg_len: 0,
+            dt_started: false,
+            pending: Ring::new(),
+            raw: vec![0; cfg.max_control_tpdu].into_boxed_slice(),
+            raw_len: 0,
+            er_echo: [0; ER_ECHO_MAX],
+            er_echo_len: 0,
+            close_reason: None,
+            events: Ring::new(),
+            connect_deadline: cfg.connect_timeout.map(|d| now + d),
+            inactivity_deadline: None,
+            cfg,
+        };
+        if side == Side::Active {
+            // Encoding once here proves the CR fits before anything is sent.
+            let mut probe = [0u8; 300];
+            c.encode_cr(&mut probe).map_err(|_| ConfigError::HeaderTooLong)?;
+            let _ = c.pending.push(Pending::Cr);
+        }
+        Ok(c)
+    }
+
+    /// An active connection that sends `cr`, a CR the caller built, instead of one
+    /// made from the configuration (the seed API's `connect_raw`). The CR's source
+    /// reference and TSAPs become this connection's.
+    pub fn new_raw(cfg: Config, cr: &Tpdu<'_>, now: Instant) -> Result<Self, ConfigError> {
+        let Tpdu::ConnectionRequest(req) = cr else {
+            return Err(ConfigError::NotAConnectionRequest("wrong TPDU type"));
+        };
+        let mut cfg = cfg;
+        cfg.src_ref = req.src_ref;
+        if let Some(s) = req.params.tpdu_size() {
+            cfg.tpdu_size = s;
+        }
+        let tsap = |t: Option<&[u8]>| t.and_then(|b| Tsap::new(b).ok());
+        cfg.calling_tsap = tsap(req.params.calling_tsap());
+        cfg.called_tsap = tsap(req.params.called_tsap());
+        cfg.preferred_max_tpdu_size = req
+            .params
+            .preferred_max_tpdu_size()
+            .map(|b| u32::try_from(b).unwrap_or(u32::MAX));
+        let mut c = Connection::new(cfg, Side::Passive, now)?;
+        c.side = Side::Active;
+        c.state = State::AwaitingConfirm;
+        c.raw_len = cr
+            .encode(&mut c.raw)
+            .map_err(|_| ConfigError::NotAConnectionRequest("does not fit the control buffer"))?;
+        let _ = c.pending.push(Pending::Raw);
+        Ok(c)
+    }
+
+    /// Where the connection stands.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Which side this is.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// Whether the connection is open for data.
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// Whether the connection has ended (the transport should be closed once
+    /// [`poll_transmit`](Self::poll_transmit) has nothing more).
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Why the connection ended (set from the moment the ending is decided).
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason
+    }
+
+    /// The negotiated TPDU size (the configured one until a CC is exchanged).
+    pub fn tpdu_size(&self) -> TpduSize {
+        self.tpdu_size
+    }
+
+    /// The negotiated preferred maximum TPDU size in bytes, if F0 was exchanged.
+    pub fn preferred_max_tpdu_size(&self) -> Option<u64> {
+        self.preferred_max
+    }
+
+    /// Data bytes carried per DT.
+    pub fn max_dt_payload(&self) -> usize {
+        let size = self
+            .preferred_max
+            .map_or(self.tpdu_size.bytes(), |p| usize::try_from(p).unwrap_or(usize::MAX));
+        // The TPKT length field bounds any frame to 65535 octets.
+        size.min(tpkt::DEFAULT_MAX_FRAME_LEN - tpkt::HEADER_LEN) - tpdu::DT_CLASS0_HEADER_LEN
+    }
+
+    /// Our reference.
+    pub fn local_ref(&self) -> u16 {
+        self.local_ref
+    }
+
+    /// The peer's reference (0 until known).
+    pub fn remote_ref(&self) -> u16 {
+        self.remote_ref
+    }
+
+    /// The calling TSAP of the connection (sent by the active side in its CR).
+    pub fn calling_tsap(&self) -> Option<&Tsap> {
+        self.calling_tsap.as_ref()
+    }
+
+    /// The called TSAP of the connection.
+    pub fn called_tsap(&self) -> Option<&Tsap> {
+        self.called_tsap.as_ref()
+    }
+
+    /// The last control TPDU received, valid from its [`Event::TpduReceived`] until
+    /// the next [`handle_input`](Self::handle_input) call.
+    pub fn last_tpdu(&self) -> Option<Tpdu<'_>> {
+        if !self.last_tpdu_valid {
+            return None;
+        }
+        Tpdu::decode(&self.ctrl[..self.ctrl_len]).ok()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop()
+    }
+
+    /// The next deadline at which [`handle_timeout`](Self::handle_timeout) must be
+    /// called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Closed | State::Closing => None,
+            _ => [self.connect_deadline, self.inactivity_deadline].into_iter().flatten().min(),
+        }
+    }
+
+    /// Fires the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if matches!(self.state, State::Closed | State::Closing) {
+            return;
+        }
+        if self.connect_deadline.is_some_and(|d| now >= d) {
+            self.connect_deadline = None;
+            // Nothing is sent: there is no connection to disconnect yet.
+            self.finish(CloseReason::TimedOut(Timer::Connect));
+        } else if self.inactivity_deadline.is_some_and(|d| now >= d) {
+            self.inactivity_deadline = None;
+            self.end_with(Pending::Dr(DisconnectReason::NOT_SPECIFIED), CloseReason::TimedOut(Timer::Inactivity));
+        }
+    }
+
+    /// Accepts a CR waiting in [`State::AwaitingAccept`]: queues the CC.
+    pub fn accept(&mut self, now: Instant) -> Result<(), UsageError> {
+        if self.state != State::AwaitingAccept {
+            return Err(UsageError::NoPendingRequest);
+        }
+        self.open_passive(now);
+        Ok(())
+    }
+
+    /// Refuses a CR waiting in [`State::AwaitingAccept`] with a DR carrying `reason`.
+    pub fn refuse(&mut self, reason: DisconnectReason) -> Result<(), UsageError> {
+        if self.state != State::AwaitingAccept {
+            return Err(UsageError::NoPendingRequest);
+        }
+        self.end_with(Pending::Dr(reason), CloseReason::LocalRefused { reason });
+        Ok(())
+    }
+
+    /// Disconnects with a DR carrying `reason` (normal release: [`DisconnectReason::NORMAL`]).
+    /// Before the connection is open this refuses (passive) or abandons (active) it.
+    pub fn close(&mut self, reason: DisconnectReason) {
+        match self.state {
+            State::Closed | State::Closing => {}
+            State::AwaitingRequest => self.finish(CloseReason::LocalDisconnect { reason }),
+            State::AwaitingAccept => self.end_with(Pending::Dr(reason), CloseReason::LocalRefused { reason }),
+            _ => self.end_with(Pending::Dr(reason), CloseReason::LocalDisconnect { reason }),
+        }
+    }
+
+    /// Disconnects with a DR the caller built (the seed API's `close_raw`).
+    pub fn close_raw(&mut self, dr: &DisconnectRequest<'_>) -> Result<(), UsageError> {
+        if matches!(self.state, State::Closed | State::Closing) {
+            return Ok(());
+        }
+        self.queue_raw(&Tpdu::DisconnectRequest(*dr))?;
+        self.close_reason = Some(CloseReason::LocalDisconnect { reason: dr.reason });
+        self.state = State::Closing;
+        Ok(())
+    }
+
+    /// Queues any TPDU for transmission as it is (the seed API's `send_tpdu`). No state
+    /// changes: this is for tools and tests that speak the protocol by hand.
+    pub fn send_tpdu(&mut self, tpdu: &Tpdu<'_>) -> Result<(), UsageError> {
+        if self.state == State::Closed {
+            return Err(UsageError::NotOpen(self.state));
+        }
+        self.queue_raw(tpdu)
+    }
+
+    fn queue_raw(&mut self, tpdu: &Tpdu<'_>) -> Result<(), UsageError> {
+        if self.raw_len != 0 {
+            return Err(UsageError::RawPending);
+        }
+        if self.pending.is_full() {
+            return Err(UsageError::RawPending);
+        }
+        let n = tpdu.encode(&mut self.raw).map_err(|e| match e {
+            EncodeError::BufferTooSmall { .. } => UsageError::RawInvalid("larger than the control buffer"),
+            EncodeError::ValueTooLarge { .. } => UsageError::RawInvalid("header longer than 254 octets"),
+        })?;
+        self.raw_len = n;
+        let _ = self.pending.push(Pending::Raw);
+        Ok(())
+    }
+
+    /// Frames `data` into class 0 DTs written to `out`: as many whole frames as fit.
+    ///
+    /// With `end_of_message`, the DT carrying the last byte has EOT set. Without it,
+    /// only full-size DTs are framed and the remainder is left for the next call, so
+    /// the message never ends in an empty DT. Call [`poll_transmit`](Self::poll_transmit)
+    /// first: control TPDUs go out before data.
+    pub fn frame_data(&mut self, data: &[u8], end_of_message: bool, out: &mut [u8]) -> Result<Framed, UsageError> {
+        if self.state != State::Open {
+            return Err(UsageError::NotOpen(self.state));
+        }
+        if data.is_empty() && end_of_message {
+            return Err(UsageError::EmptyMessage);
+        }
+        let max = self.max_dt_payload();
+        let overhead = tpkt::HEADER_LEN + tpdu::DT_CLASS0_HEADER_LEN;
+        let (mut consumed, mut written) = (0, 0);
+        loop {
+            let left = data.len() - consumed;
+            let take = left.min(max);
+            if take == 0 || (!end_of_message && take < max) {
+                break;
+            }
+            let need = overhead + take;
+            if out.len() - written < need {
+                if written == 0 {
+                    return Err(UsageError::BufferTooSmall { needed: need });
+                }
+                break;
+            }
+            let eot = end_of_message && take == left;
+            let header = tpdu::class0_dt_frame_header(take, eot)?;
+            out[written..written + overhead].copy_from_slice(&header);
+            out[written + overhead..written + need].copy_from_slice(&data[consumed..consumed + take]);
+            written += need;
+            consumed += take;
+        }
+        Ok(Framed { consumed, written })
+    }
+
+    /// Writes the next pending control TPDU (with its TPKT header) into `out`.
+    /// Returns `Ok(None)` when nothing is pending; a too-small buffer leaves the TPDU
+    /// queued.
+    pub fn poll_transmit(&mut self, _now: Instant, out: &mut [u8]) -> Result<Option<usize>, EncodeError> {
+        let Some(p) = self.pending.front() else {
+            return Ok(None);
+        };
+        let n = match p {
+            Pending::Cr => self.encode_cr(out)?,
+            Pending::Cc => self.encode_cc(out)?,
+            Pending::Dr(reason) => Tpdu::DisconnectRequest(DisconnectRequest {
+                dst_ref: self.remote_ref,
+                // A DR refusing a CR carries no source reference of ours.
+                src_ref: if matches!(self.close_reason, Some(CloseReason::LocalRefused { .. })) {
+                    0
+                } else {
+                    self.local_ref
+                },
+                reason,
+                params: Params::EMPTY,
+                user_data: &[],
+            })
+            .encode_frame(out)?,
+            Pending::Dc => Tpdu::DisconnectConfirm(DisconnectConfirm {
+                dst_ref: self.remote_ref,
+                src_ref: self.local_ref,
+                params: Params::EMPTY,
+            })
+            .encode_frame(out)?,
+            Pending::Er(cause) => {
+                let echo = [Param::InvalidTpdu(&self.er_echo[..self.er_echo_len])];
+                Tpdu::Error(ErrorTpdu {
+                    dst_ref: self.remote_ref,
+                    cause,
+                    params: Params::list(&echo),
+                })
+                .encode_frame(out)?
+            }
+            Pending::Raw => {
+                let need = tpkt::HEADER_LEN + self.raw_len;
+                if out.len() < need {
+                    return Err(EncodeError::BufferTooSmall { needed: need });
+                }
+                tpkt::encode_header(self.raw_len, out)?;
+                out[tpkt::HEADER_LEN..need].copy_from_slice(&self.raw[..self.raw_len]);
+                self.raw_len = 0;
+                need
+            }
+        };
+        self.pending.pop();
+        if self.pending.is_empty() && self.state == State::Closing {
+            self.state = State::Closed;
+            if let Some(r) = self.close_reason {
+                self.emit(Event::Closed(r));
+            }
+        }
+        Ok(Some(n))
+    }
+
+    fn encode_cr(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
+        // C0, C1, C2, F0 and up to 100 extra parameters (200 octets of 2-octet minimum).
+        let mut list = [Param::Version(0); 104];
+        let mut n = 0;
+        let mut add = |p| {
+            if n < list.len() {
+                list[n] = p;
+                n += 1;
+            }
+        };
+        add(Param::TpduSize(self.cfg.tpdu_size));
+        if let Some(t) = &self.cfg.calling_tsap {
+            add(Param::CallingTsap(t.as_bytes()));
+        }
+        if let Some(t) = &self.cfg.called_tsap {
+            add(Param::CalledTsap(t.as_bytes()));
+        }
+        if let Some(p) = self.cfg.preferred_max_tpdu_size {
+            add(Param::PreferredMaxTpduSize((p / 128).max(1)));
+        }
+        if let Ok(extra) = Params::parse(TpduKind::ConnectionRequest, &self.cfg.extra_params, 0) {
+            extra.iter().for_each(&mut add);
+        }
+        Tpdu::ConnectionRequest(Connect {
+            src_ref: self.local_ref,
+            params: Params::list(&list[..n]),
+            ..Connect::default()
+        })
+        .encode_frame(out)
+    }
+
+    fn encode_cc(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
+        let mut list = [Param::Version(0); 4];
+        let mut n = 0;
+        list[n] = Param::TpduSize(self.tpdu_size);
+        n += 1;
+        if let Some(t) = &self.calling_tsap {
+            list[n] = Param::CallingTsap(t.as_bytes());
+            n += 1;
+        }
+        if let Some(t) = &self.called_tsap {
+            list[n] = Param::CalledTsap(t.as_bytes());
+            n += 1;
+        }
+        if let Some(p) = self.preferred_max {
+            list[n] = Param::PreferredMaxTpduSize(u32::try_from(p / 128).unwrap_or(u32::MAX));
+            n += 1;
+        }
+        Tpdu::ConnectionConfirm(Connect {
+            dst_ref: self.remote_ref,
+            src_ref: self.local_ref,
+            params: Params::list(&list[..n]),
+            ..Connect::default()
+        })
+        .encode_frame(out)
+    }
+
+    /// The transport reached end of stream.
+    pub fn handle_eof(&mut self, _now: Instant) {
+        match self.state {
+            State::Closed => {}
+            State::Closing => {
+                // The peer is gone; whatever was queued cannot be delivered.
+                self.pending.clear();
+                self.raw_len = 0;
+                self.state = State::Closed;
+                if let Some(r) = self.close_reason {
+                    self.emit(Event::Closed(r));
+                }
+            }
+            _ if !self.deframer.at_frame_boundary() => {
+                self.emit(Event::ProtocolError(ProtocolError::Truncated));
+                self.finish(CloseReason::ProtocolError(ProtocolError::Truncated));
+            }
+            _ => self.finish(CloseReason::TransportClosed),
+        }
+    }
+
+    /// Processes received bytes. Returns how many were consumed and at most one piece
+    /// of user data; call again with the unconsumed rest. Input after the connection
+    /// ended is consumed and ignored.
+    pub fn handle_input<'a>(&mut self, now: Instant, input: &'a [u8]) -> Input<'a> {
+        self.last_tpdu_valid = false;
+        if matches!(self.state, State::Closed | State::Closing) {
+            return Input {
+                consumed: input.len(),
+                data: None,
+            };
+        }
+        if !input.is_empty() && self.state == State::Open {
+            if let Some(d) = self.cfg.inactivity_timeout {
+                self.inactivity_deadline = Some(now + d);
+            }
+        }
+        let mut consumed = 0;
+        while consumed < input.len() {
+            if self.events.len() >= EVENT_HIGH_WATER || matches!(self.state, State::Closed | State::Closing) {
+                break;
+            }
+            let (used, chunk) = match self.deframer.next_chunk(&input[consumed..]) {
+                Ok(x) => x,
+                Err(e) => {
+                    self.violation(ProtocolError::Malformed(FrameError::Tpkt(e)), None);
+                    self.rx = Rx::Discard;
+                    return Input {
+                        consumed: input.len(),
+                        data: None,
+                    };
+                }
+            };
+            consumed += used;
+            let Some(chunk) = chunk else { continue };
+            if chunk.is_first() {
+                self.rx = Rx::Header;
+                self.head_len = 0;
+                self.ctrl_len = 0;
+                self.frame_payload = chunk.frame_payload_len;
+                self.dt_started = false;
+            }
+            let mut bytes = chunk.data;
+            if self.rx == Rx::Header {
+                let want = self.frame_payload.min(3) - self.head_len;
+                let take = want.min(bytes.len());
+                self.head[self.head_len..self.head_len + take].copy_from_slice(&bytes[..take]);
+                self.head_len += take;
+                bytes = &bytes[take..];
+                if self.head_len < self.frame_payload.min(3) {
+                    continue;
+                }
+                let is_class0_dt = self.head_len == 3 && self.head[0] == 2 && self.head[1] == TpduKind::Data.code();
+                if is_class0_dt && self.state == State::Open {
+                    self.rx = Rx::Data {
+                        eot: self.head[2] & 0x80 != 0,
+                    };
+                    if bytes.is_empty() && chunk.is_last() {
+                        // An empty DT: legal to receive, carries only its EOT.
+                        let eot = self.head[2] & 0x80 != 0;
+                        if eot {
+                            self.msg_len = 0;
+                            return Input {
+                                consumed,
+                                data: Some(RxData {
+                                    bytes: &[],
+                                    first_in_tpdu: true,
+                                    last_in_tpdu: true,
+                                    end_of_message: true,
+                                }),
+                            };
+                        }
+                        continue;
+                    }
+                } else {
+                    if self.frame_payload > self.ctrl.len() {
+                        let e = ProtocolError::ControlTpduTooLarge {
+                            len: self.frame_payload,
+                        };
+                        let head = self.head;
+                        self.echo_header(&head[..self.head_len]);
+                        self.violation(e, Some(RejectCause::NOT_SPECIFIED));
+                        self.rx = Rx::Discard;
+                        return Input {
+                            consumed: input.len(),
+                            data: None,
+                        };
+                    }
+                    self.rx = Rx::Control;
+                    self.ctrl[..self.head_len].copy_from_slice(&self.head[..self.head_len]);
+                    self.ctrl_len = self.head_len;
+                }
+            }
+            match self.rx {
+                Rx::Control => {
+                    let end = self.ctrl_len + bytes.len();
+                    self.ctrl[self.ctrl_len..end].copy_from_slice(bytes);
+                    self.ctrl_len = end;
+                    if chunk.is_last() {
+                        self.process_control(now);
+                        // One control TPDU per call, so `last_tpdu` shows each one.
+                        return Input { consumed, data: None };
+                    }
+                }
+                Rx::Data { eot } => {
+                    if bytes.is_empty() {
+                        continue;
+                    }
+                    self.msg_len += bytes.len();
+                    if self.msg_len > self.cfg.max_message_size {
+                        let limit = self.cfg.max_message_size;
+                        self.emit(Event::ProtocolError(ProtocolError::MessageTooLarge { limit }));
+                        // Resource exhaustion at the receiver: X.224 has no closer reason.
+                        self.end_with(
+                            Pending::Dr(DisconnectReason::CONGESTION_AT_TSAP),
+                            CloseReason::ProtocolError(ProtocolError::MessageTooLarge { limit }),
+                        );
+                        self.rx = Rx::Discard;
+                        return Input {
+                            consumed: input.len(),
+                            data: None,
+                        };
+                    }
+                    let first = !self.dt_started;
+                    self.dt_started = true;
+                    let end_of_message = eot && chunk.is_last();
+                    if end_of_message {
+                        self.msg_len = 0;
+                    }
+                    return Input {
+                        consumed,
+                        data: Some(RxData {
+                            bytes,
+                            first_in_tpdu: first,
+                            last_in_tpdu: chunk.is_last(),
+                            end_of_message,
+                        }),
+                    };
+                }
+                Rx::Header | Rx::Discard => {}
+            }
+        }
+        Input { consumed, data: None }
+    }
+
+    fn echo_header(&mut self, header: &[u8]) {
+        let n = header.len().min(ER_ECHO_MAX);
+        self.er_echo[..n].copy_from_slice(&header[..n]);
+        self.er_echo_len = n;
+    }
+
+    /// Handles a whole control TPDU sitting in `self.ctrl`.
+    fn process_control(&mut self, now: Instant) {
+        // Take the buffer out so the decoded TPDU can borrow it while `self` changes;
+        // an empty boxed slice does not allocate.
+        let ctrl = core::mem::take(&mut self.ctrl);
+        let len = self.ctrl_len;
+        self.handle_control(now, &ctrl[..len]);
+        self.ctrl = ctrl;
+        self.last_tpdu_valid = true;
+    }
+
+    fn handle_control(&mut self, now: Instant, buf: &[u8]) {
+        let tpdu = match Tpdu::decode(buf) {
+            Ok(t) => t,
+            Err(e) => {
+                let header_len = buf.first().map_or(0, |&li| usize::from(li) + 1).min(buf.len());
+                self.echo_header(&buf[..header_len]);
+                let cause = match e {
+                    TpduError::UnknownType { .. } => RejectCause::INVALID_TPDU_TYPE,
+                    TpduError::ParameterLength { .. } | TpduError::InvalidValue { .. } => {
+                        RejectCause::INVALID_PARAMETER_VALUE
+                    }
+                    _ => RejectCause::NOT_SPECIFIED,
+                };
+                let e = ProtocolError::Malformed(FrameError::Tpdu(e.shifted(tpkt::HEADER_LEN)));
+                self.violation(e, Some(cause));
+                return;
+            }
+        };
+        let kind = tpdu.kind();
+        self.emit(Event::TpduReceived { kind });
+        match (self.state, tpdu) {
+            (State::AwaitingRequest, Tpdu::ConnectionRequest(cr)) => {
+                self.remote_ref = cr.src_ref;
+                let tsap = |t: Option<&[u8]>| t.and_then(|b| Tsap::new(b).ok());
+                self.calling_tsap = tsap(cr.params.calling_tsap());
+                self.called_tsap = tsap(cr.params.called_tsap());
+                let decision = negotiate::decide(
+                    &cr,
+                    self.cfg.local_tsap.as_ref(),
+                    self.cfg.tpdu_size,
+                    self.cfg.tpdu_size.bytes() as u64,
+                );
+                match decision {
+                    Decision::Refuse(reason) => {
+                        self.end_with(Pending::Dr(reason), CloseReason::LocalRefused { reason });
+                    }
+                    Decision::Accept {
+                        tpdu_size,
+                        preferred_max,
+                    } => {
+                        self.tpdu_size = tpdu_size;
+                        self.preferred_max = preferred_max;
+                        if self.cfg.manual_accept {
+                            self.state = State::AwaitingAccept;
+                            self.emit(Event::ConnectRequested);
+                        } else {
+                            self.open_passive(now);
+                        }
+                    }
+                }
+            }
+            (State::AwaitingConfirm, Tpdu::ConnectionConfirm(cc)) => {
+                if cc.class != 0 {
+                    self.emit(Event::ProtocolError(ProtocolError::ClassNotSupported { class: cc.class }));
+                    self.remote_ref = cc.src_ref;
+                    self.end_with(
+                        Pending::Dr(DisconnectReason::NEGOTIATION_FAILED),
+                        CloseReason::ProtocolError(ProtocolError::ClassNotSupported { class: cc.class }),
+                    );
+                    return;
+                }
+                self.remote_ref = cc.src_ref;
+                // Never send more than we proposed; a CC without C0 means 128.
+                self.tpdu_size = cc.params.tpdu_size().unwrap_or(TpduSize::S128).min(self.cfg.tpdu_size);
+                let ours = self.cfg.preferred_max_tpdu_size.map(u64::from);
+                self.preferred_max = match (ours, cc.params.preferred_max_tpdu_size()) {
+                    (Some(o), Some(t)) => Some(o.min(t)),
+                    _ => None,
+                };
+                self.open(now);
+            }
+            (State::AwaitingConfirm, Tpdu::DisconnectRequest(dr)) => {
+                self.finish(CloseReason::PeerRefused { reason: dr.reason });
+            }
+            (State::Open, Tpdu::DisconnectRequest(dr)) => {
+                // Answer the DR with a DC, as the peers we meet expect, then release.
+                self.end_with(Pending::Dc, CloseReason::PeerDisconnect { reason: dr.reason });
+            }
+            (_, Tpdu::DisconnectConfirm(_)) => self.finish(CloseReason::DisconnectConfirmed),
+            (_, Tpdu::Error(er)) => self.finish(CloseReason::PeerError { cause: er.cause }),
+            (State::AwaitingRequest, Tpdu::DisconnectRequest(_)) => {
+                self.finish(CloseReason::TransportClosed);
+            }
+            (_, other) => {
+                let header_len = buf.first().map_or(0, |&li| usize::from(li) + 1).min(buf.len());
+                self.echo_header(&buf[..header_len]);
+                self.violation(
+                    ProtocolError::UnexpectedTpdu { kind: other.kind() },
+                    Some(RejectCause::INVALID_TPDU_TYPE),
+                );
+            }
+        }
+    }
+
+    fn open_passive(&mut self, now: Instant) {
+        let _ = self.pending.push(Pending::Cc);
+        self.open(now);
+    }
+
+    fn open(&mut self, now: Instant) {
+        self.state = State::Open;
+        self.connect_deadline = None;
+        self.inactivity_deadline = self.cfg.inactivity_timeout.map(|d| now + d);
+        self.emit(Event::Connected);
+    }
+
+    /// Reports a violation, queues an ER with `cause` (or a DR when `None`) and ends.
+    fn violation(&mut self, e: ProtocolError, cause: Option<RejectCause>) {
+        self.emit(Event::ProtocolError(e));
+        let reply = match cause {
+            Some(c) => Pending::Er(c),
+            None => Pending::Dr(DisconnectReason::PROTOCOL_ERROR),
+        };
+        self.end_with(reply, CloseReason::ProtocolError(e));
+    }
+
+    /// Queues a final TPDU after whatever is already queued (a CC goes out before the
+    /// DR that follows it) and closes once everything has been transmitted.
+    fn end_with(&mut self, last: Pending, reason: CloseReason) {
+        self.close_reason = Some(reason);
+        let _ = self.pending.push(last);
+        self.state = State::Closing;
+        self.inactivity_deadline = None;
+        self.connect_deadline = None;
+    }
+
+    /// Closes at once, sending nothing more.
+    fn finish(&mut self, reason: CloseReason) {
+        self.close_reason = Some(reason);
+        self.pending.clear();
+        self.raw_len = 0;
+        self.state = State::Closed;
+        self.inactivity_deadline = None;
+        self.connect_deadline = None;
+        self.emit(Event::Closed(reason));
+    }
+
+    fn emit(&mut self, e: Event) {
+        // The high-water mark in `handle_input` keeps room; should the owner never
+        // poll, the newest event is dropped rather than growing a queue.
+        let _ = self.events.push(e);
+    }
+}
