@@ -41,7 +41,9 @@
 //! - The TCPCL SESS_TERM reason field is spelled `tcpcl.v4.ses_term.reason`.
 
 use proto_tests::pcap::Dir::{self, Client, Server};
-use proto_tests::tshark::{check_cotp, check_tcpcl, Packet, Severity, TsharkReport};
+use proto_tests::tshark::{
+    check_cotp, check_tcpcl, Packet, Severity, TsharkReport, BENIGN_EXPERT_FIELDS,
+};
 
 /// Decodes a hex string (whitespace allowed) into bytes; panics on a malformed
 /// literal.
@@ -380,4 +382,517 @@ fn harness_reports_problems() {
         ]
     );
     assert!(report.check_clean(&[]).is_err());
+}
+
+
+// ---------------------------------------------------------------------------
+// Frames encoded by proto_core, cross-checked field by field against tshark.
+// ---------------------------------------------------------------------------
+
+/// Field values tshark should show for one frame: `(field, values in tree order)`.
+#[derive(Debug, Default)]
+struct Expect(Vec<(&'static str, Vec<String>)>);
+
+impl Expect {
+    fn add(&mut self, field: &'static str, value: impl ToString) -> &mut Self {
+        let value = value.to_string();
+        match self.0.iter_mut().find(|(f, _)| *f == field) {
+            Some((_, values)) => values.push(value),
+            None => self.0.push((field, vec![value])),
+        }
+        self
+    }
+
+    /// Asserts that `field` is absent (checked by [`Expect::check`]).
+    fn absent(&mut self, field: &'static str) -> &mut Self {
+        self.0.push((field, Vec::new()));
+        self
+    }
+
+    #[track_caller]
+    fn check(&self, p: &Packet, what: &str) {
+        for (field, want) in &self.0 {
+            assert_eq!(
+                p.values(field),
+                *want,
+                "frame {} ({what}): field {field}",
+                p.number
+            );
+        }
+    }
+}
+
+/// Bytes as tshark prints a byte field: `01:02:0a`.
+fn colon_hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// `(frame, expert field)` of everything [`TsharkReport::check_clean`] would object to:
+/// malformed frames and expert items of note level or above that are not in
+/// [`BENIGN_EXPERT_FIELDS`].
+fn notable_items(report: &TsharkReport) -> Vec<(u32, String)> {
+    let mut out: Vec<(u32, String)> = report
+        .malformed()
+        .into_iter()
+        .map(|n| (n, "_ws.malformed".to_owned()))
+        .collect();
+    out.extend(
+        report
+            .expert_items()
+            .filter(|e| e.severity >= Severity::Note)
+            .filter(|e| !BENIGN_EXPERT_FIELDS.contains(&e.field.as_str()))
+            .map(|e| (e.frame, e.field.clone())),
+    );
+    out.sort();
+    out
+}
+
+mod cotp_frames {
+    //! COTP: every TPDU type encoded with `proto_core::cotp`, dissected by tshark as
+    //! TPKT on port 102.
+
+    use super::*;
+    use proto_core::cotp::codes::{class, options};
+    use proto_core::cotp::{
+        Connect, Data, DataAck, DisconnectConfirm, DisconnectReason, DisconnectRequest,
+        ErrorTpdu, ExpeditedAck, ExpeditedData, Format, Param, Params, Reject, RejectCause,
+        Tpdu, TpduSize,
+    };
+    use proto_tests::tshark::{check_conversations, DissectOptions, COTP_PORT};
+
+    /// Encodes `t` behind a TPKT header, and checks our own decoder reads it back.
+    fn frame(t: &Tpdu<'_>) -> Vec<u8> {
+        let mut out = vec![0u8; t.encoded_len() + 4];
+        let n = t.encode_frame(&mut out).expect("encode");
+        assert_eq!(n, out.len());
+        let decoded = Tpdu::decode_with(&out[4..], format_of(t)).expect("decode own frame");
+        assert_eq!(decoded, *t);
+        out
+    }
+
+    fn format_of(t: &Tpdu<'_>) -> Format {
+        match t {
+            Tpdu::Data(d) => d.format,
+            Tpdu::ExpeditedData(d) => d.format,
+            Tpdu::DataAck(d) => d.format,
+            Tpdu::ExpeditedAck(d) => d.format,
+            Tpdu::Reject(d) => d.format,
+            _ => Format::Normal,
+        }
+    }
+
+    fn h16(v: u16) -> String {
+        format!("{v:#06x}")
+    }
+
+    /// tshark's sequence number fields: one hex octet in normal format, four in
+    /// extended format.
+    fn seq(format: Format, nr: u32) -> String {
+        match format {
+            Format::Normal => format!("{nr:#04x}"),
+            Format::Extended => format!("{nr:#010x}"),
+        }
+    }
+
+    /// tshark's credit field: a decimal nibble in normal format, a hex u16 in extended.
+    fn credit(format: Format, c: u16) -> String {
+        match format {
+            Format::Normal => c.to_string(),
+            Format::Extended => h16(c),
+        }
+    }
+
+    /// What tshark should show for `t` (decoded from our own encoding, so checksum
+    /// parameters carry the octets that were sent), user data aside.
+    fn expect(t: &Tpdu<'_>) -> Expect {
+        let mut e = Expect::default();
+        e.add("tpkt.length", t.encoded_len() + 4)
+            .add("cotp.li", t.header_len() - 1)
+            .add("cotp.type", format!("{:#04x}", t.kind().code() >> 4));
+        match t {
+            Tpdu::ConnectionRequest(c) | Tpdu::ConnectionConfirm(c) => {
+                e.add("cotp.destref", h16(c.dst_ref))
+                    .add("cotp.srcref", h16(c.src_ref))
+                    .add("cotp.class", c.class)
+                    .add("cotp.opts.extended_formats", (c.options >> 1) & 1)
+                    .add("cotp.opts.no_explicit_flow_control", c.options & 1);
+            }
+            Tpdu::DisconnectRequest(d) => {
+                e.add("cotp.destref", h16(d.dst_ref))
+                    .add("cotp.srcref", h16(d.src_ref))
+                    .add("cotp.cause", d.reason.0);
+            }
+            Tpdu::DisconnectConfirm(d) => {
+                e.add("cotp.destref", h16(d.dst_ref))
+                    .add("cotp.srcref", h16(d.src_ref));
+            }
+            Tpdu::Data(d) => {
+                // The class 0/1 form has no DST-REF; tshark shows 0x0000.
+                e.add("cotp.destref", h16(d.dst_ref.unwrap_or(0)))
+                    .add("cotp.tpdu-number", seq(d.format, d.nr))
+                    .add("cotp.eot", u8::from(d.eot));
+            }
+            Tpdu::ExpeditedData(d) => {
+                // tshark shows no EOT field for ED.
+                e.add("cotp.destref", h16(d.dst_ref))
+                    .add("cotp.tpdu-number", seq(d.format, d.nr))
+                    .absent("cotp.eot");
+            }
+            Tpdu::DataAck(a) => {
+                e.add("cotp.destref", h16(a.dst_ref))
+                    .add("cotp.next-tpdu-number", seq(a.format, a.nr))
+                    .add("cotp.credit", credit(a.format, a.credit));
+            }
+            Tpdu::Reject(r) => {
+                e.add("cotp.destref", h16(r.dst_ref))
+                    .add("cotp.next-tpdu-number", seq(r.format, r.nr))
+                    .add("cotp.credit", credit(r.format, r.credit));
+            }
+            Tpdu::ExpeditedAck(a) => {
+                e.add("cotp.destref", h16(a.dst_ref))
+                    .add("cotp.next-tpdu-number", seq(a.format, a.nr));
+            }
+            Tpdu::Error(er) => {
+                e.add("cotp.destref", h16(er.dst_ref))
+                    .add("cotp.reject_cause", er.cause.0);
+            }
+        }
+        for p in t.params().iter() {
+            e.add("cotp.parameter_code", format!("{:#04x}", p.code()))
+                .add("cotp.parameter_length", p.value_len());
+            match p {
+                Param::TpduSize(s) => {
+                    e.add("cotp.tpdu_size", s.bytes());
+                }
+                // tshark reads code C1 as the calling TSAP in every TPDU type, so the
+                // ER's invalid-TPDU parameter shows up as `cotp.src-tsap`.
+                Param::CallingTsap(b) | Param::InvalidTpdu(b) => {
+                    e.add("cotp.src-tsap-bytes", colon_hex(b));
+                }
+                Param::CalledTsap(b) => {
+                    e.add("cotp.dst-tsap-bytes", colon_hex(b));
+                }
+                Param::PreferredMaxTpduSize(units) => {
+                    e.add("cotp.preferred_maximum_tpdu_size", u64::from(units) * 128);
+                }
+                Param::AdditionalInfo(b) | Param::Unknown { value: b, .. } => {
+                    e.add("cotp.parameter_value", colon_hex(b));
+                }
+                Param::Checksum(ck) => {
+                    e.add("cotp.checksum", h16(u16::from_be_bytes(ck)));
+                }
+                _ => {}
+            }
+        }
+        e
+    }
+
+    /// The user data tshark should show as a `data` layer for each TPDU of one
+    /// conversation, in order: class 0/1 DTs are reassembled up to EOT (per direction),
+    /// so a DT without EOT shows none and the EOT one shows the whole TSDU.
+    fn expected_data(msgs: &[(Dir, Tpdu<'_>)]) -> Vec<Vec<u8>> {
+        let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+        msgs.iter()
+            .map(|(dir, t)| match t {
+                Tpdu::Data(d) => {
+                    let buf = &mut pending[usize::from(*dir == Server)];
+                    buf.extend_from_slice(d.data);
+                    if d.eot {
+                        std::mem::take(buf)
+                    } else {
+                        Vec::new()
+                    }
+                }
+                t => t.user_data().to_vec(),
+            })
+            .collect()
+    }
+
+    /// The X.224 checksum check, written independently of proto_core: both running
+    /// sums over the TPDU are 0 modulo 255.
+    fn checksum_ok(tpdu: &[u8]) -> bool {
+        let (mut c0, mut c1) = (0u32, 0u32);
+        for &b in tpdu {
+            c0 = (c0 + u32::from(b)) % 255;
+            c1 = (c1 + c0) % 255;
+        }
+        c0 == 0 && c1 == 0
+    }
+
+    /// Reasons tshark 4.0 knows; it does not dissect a DR with any other reason.
+    const DR_REASONS: [DisconnectReason; 13] = [
+        DisconnectReason::NOT_SPECIFIED,
+        DisconnectReason::CONGESTION_AT_TSAP,
+        DisconnectReason::SESSION_NOT_ATTACHED,
+        DisconnectReason::ADDRESS_UNKNOWN,
+        DisconnectReason::NORMAL,
+        DisconnectReason::REMOTE_CONGESTION,
+        DisconnectReason::NEGOTIATION_FAILED,
+        DisconnectReason::DUPLICATE_SOURCE_REF,
+        DisconnectReason::MISMATCHED_REFERENCES,
+        DisconnectReason::PROTOCOL_ERROR,
+        DisconnectReason::REFERENCE_OVERFLOW,
+        DisconnectReason::REQUEST_REFUSED,
+        DisconnectReason::HEADER_OR_PARAMETER_LENGTH_INVALID,
+    ];
+
+    /// Every TPDU type, as encoded by `proto_core::cotp`, is dissected by tshark with
+    /// the field values it was built from, and nothing is flagged but the documented
+    /// items.
+    #[test]
+    fn every_tpdu_type_matches_tshark() {
+        const TSAP_CALLING: &[u8] = &[0x01, 0x00];
+        const TSAP_CALLED: &[u8] = &[0x01, 0x02];
+        let cr_params = [
+            Param::CallingTsap(TSAP_CALLING),
+            Param::CalledTsap(TSAP_CALLED),
+            Param::TpduSize(TpduSize::S1024),
+        ];
+        let cr_more = [
+            Param::TpduSize(TpduSize::S2048),
+            Param::CalledTsap(TSAP_CALLED),
+            Param::CallingTsap(TSAP_CALLING),
+            Param::PreferredMaxTpduSize(64),
+            Param::Unknown {
+                code: 0x42,
+                value: &[1, 2, 3],
+            },
+        ];
+        let cr_class4 = [
+            Param::TpduSize(TpduSize::S8192),
+            Param::CallingTsap(b"SIMATIC-ROOT-ES"),
+            Param::CalledTsap(b"\x03\x02"),
+        ];
+        let dr_info = [Param::AdditionalInfo(b"gone away")];
+        // At most 2 octets: tshark does not dissect an ER with LI > 8 (see below).
+        let er_params = [Param::InvalidTpdu(&[0x02, 0xf1])];
+        let ck = [Param::Checksum([0, 0])];
+        let ck_class4 = [
+            Param::TpduSize(TpduSize::S8192),
+            Param::Checksum([0, 0]),
+            Param::CallingTsap(b"SIMATIC"),
+        ];
+        let bytes: Vec<u8> = (0..65_528u32).map(|i| (i % 251) as u8).collect();
+        let data = |n: usize| &bytes[..n];
+
+        let normal = Format::Normal;
+        let extended = Format::Extended;
+        let cr = |src_ref, class, options, params| {
+            Tpdu::ConnectionRequest(Connect {
+                src_ref,
+                class,
+                options,
+                params: Params::list(params),
+                ..Connect::default()
+            })
+        };
+        let dt = |eot, data| Tpdu::Data(Data::class0(eot, data));
+        let dt_ref = |format, nr, params, data| {
+            Tpdu::Data(Data {
+                format,
+                dst_ref: Some(2),
+                eot: true,
+                nr,
+                params: Params::list(params),
+                data,
+            })
+        };
+        let ed = |format, nr, params, data| {
+            Tpdu::ExpeditedData(ExpeditedData {
+                format,
+                dst_ref: 2,
+                eot: true,
+                nr,
+                params: Params::list(params),
+                data,
+            })
+        };
+        let ea = |format, nr| {
+            Tpdu::ExpeditedAck(ExpeditedAck {
+                format,
+                dst_ref: 1,
+                nr,
+                params: Params::EMPTY,
+            })
+        };
+        let ak = |format, credit, nr, params| {
+            Tpdu::DataAck(DataAck {
+                format,
+                credit,
+                dst_ref: 1,
+                nr,
+                params: Params::list(params),
+            })
+        };
+        let rj = |format, credit, nr| {
+            Tpdu::Reject(Reject {
+                format,
+                credit,
+                dst_ref: 1,
+                nr,
+                params: Params::EMPTY,
+            })
+        };
+        let er = |cause, params| {
+            Tpdu::Error(ErrorTpdu {
+                dst_ref: 1,
+                cause,
+                params: Params::list(params),
+            })
+        };
+        let dr = |reason, params, user_data| {
+            Tpdu::DisconnectRequest(DisconnectRequest {
+                dst_ref: 2,
+                src_ref: 1,
+                reason,
+                params: Params::list(params),
+                user_data,
+            })
+        };
+
+        // Conversation 0: everything tshark dissects without complaint.
+        let mut main: Vec<(Dir, Tpdu<'_>)> = vec![
+            (Client, cr(1, class::CLASS0, 0, &cr_params)),
+            (
+                Server,
+                Tpdu::ConnectionConfirm(Connect {
+                    dst_ref: 1,
+                    src_ref: 2,
+                    params: Params::list(&cr_params),
+                    ..Connect::default()
+                }),
+            ),
+            (Client, cr(3, class::CLASS0, 0, &cr_more)),
+            (
+                Client,
+                cr(
+                    4,
+                    class::CLASS4,
+                    options::EXTENDED_FORMATS | options::NO_EXPLICIT_FLOW_CONTROL,
+                    &cr_class4,
+                ),
+            ),
+            (Client, cr(5, class::CLASS2, options::EXTENDED_FORMATS, &[])),
+            // Class 0 DT: EOT and not, empty to the largest TPKT frame.
+            (Client, dt(true, data(1))),
+            (Client, dt(true, data(0))),
+            (Client, dt(false, data(100))),
+            (Client, dt(true, data(1021))),
+            (Server, dt(false, data(1))),
+            (Server, dt(false, data(1021))),
+            (Server, dt(true, data(1021))),
+            (Server, dt(true, data(8189))),
+            (Client, dt(true, data(65_528))),
+            // Classes 2-4, normal format.
+            (Client, dt_ref(normal, 0x33, &[], data(2))),
+            (Client, ed(normal, 5, &[], b"urgent")),
+            (Server, ea(normal, 5)),
+            (Server, ak(normal, 7, 0x34, &[])),
+            (Server, rj(normal, 3, 0x33)),
+            // Classes 2-4, extended format.
+            (Client, dt_ref(extended, 0x0123_4567, &[], data(3))),
+            (Client, ed(extended, 0x7fff_fffe, &[], b"x")),
+            (Server, ea(extended, 0x7fff_fffe)),
+            (Server, ak(extended, 0x1234, 0x0123_4568, &[])),
+            (Server, rj(extended, 0xfffe, 0x0123_4567)),
+            // ER with each cause, one with the invalid-TPDU parameter.
+            (Server, er(RejectCause::INVALID_TPDU_TYPE, &er_params)),
+            (Server, er(RejectCause::NOT_SPECIFIED, &[])),
+            (Server, er(RejectCause::INVALID_PARAMETER_CODE, &[])),
+            (Server, er(RejectCause::INVALID_PARAMETER_VALUE, &[])),
+            (
+                Client,
+                dr(DisconnectReason::PROTOCOL_ERROR, &dr_info, b"user data"),
+            ),
+        ];
+        for reason in DR_REASONS {
+            main.push((Client, dr(reason, &[], &[])));
+        }
+        main.push((
+            Client,
+            dr(DisconnectReason::NORMAL, &dr_info, &[]),
+        ));
+        main.push((
+            Server,
+            Tpdu::DisconnectConfirm(DisconnectConfirm {
+                dst_ref: 1,
+                src_ref: 2,
+                params: Params::EMPTY,
+            }),
+        ));
+
+        // Conversation 1: checksums (which tshark 4.0 always calls bad), and TPDUs that
+        // tshark does not dissect as COTP at all.
+        let long_er = [Param::InvalidTpdu(&[0x02, 0xf1, 0x80])];
+        let checked: Vec<(Dir, Tpdu<'_>)> = vec![
+            (Client, cr(6, class::CLASS4, 0, &ck_class4)),
+            (Server, ak(normal, 2, 0x10, &ck)),
+            (Client, dt_ref(normal, 0x11, &ck, b"checked")),
+            (Client, ed(extended, 9, &ck, b"!")),
+        ];
+        let undissected: Vec<(Dir, Tpdu<'_>)> = vec![
+            (Server, er(RejectCause::INVALID_TPDU_TYPE, &long_er)),
+            (Client, dr(DisconnectReason(134), &[], &[])),
+            (Client, dr(DisconnectReason(137), &[], &[])),
+            (Client, dr(DisconnectReason(0x55), &[], &[])),
+        ];
+        let second: Vec<(Dir, Tpdu<'_>)> = checked.iter().chain(&undissected).copied().collect();
+
+        let conversations: Vec<Vec<(Dir, Vec<u8>)>> = [&main, &second]
+            .iter()
+            .map(|msgs| msgs.iter().map(|(d, t)| (*d, frame(t))).collect())
+            .collect();
+        let Some(run) = check_conversations(
+            &conversations,
+            COTP_PORT,
+            &DissectOptions::cotp(COTP_PORT),
+        )
+        .expect("tshark run") else {
+            return;
+        };
+
+        let mut want_notable = Vec::new();
+        for (k, msgs) in [&main, &second].into_iter().enumerate() {
+            let user_data = expected_data(msgs);
+            for (i, (dir, t)) in msgs.iter().enumerate() {
+                let p = run.packet(k, i);
+                let what = format!("{} {t:?}", t.kind());
+                assert_eq!(p.dir(), Some(*dir), "{what}");
+                if k == 1 && i >= checked.len() {
+                    // Not COTP to tshark: TPKT carrying plain data, nothing flagged.
+                    assert!(!p.has_layer("cotp"), "frame {} ({what})", p.number);
+                    assert_field(p, "tpkt.length", &[&(t.encoded_len() + 4).to_string()]);
+                    assert_field(p, "data.len", &[&t.encoded_len().to_string()]);
+                    continue;
+                }
+                assert_eq!(p.pdus("cotp").count(), 1, "frame {} ({what})", p.number);
+                let bytes = &conversations[k][i].1;
+                let decoded = Tpdu::decode_with(&bytes[4..], format_of(t)).expect("decode");
+                expect(&decoded).check(p, &what);
+                let data = &user_data[i];
+                if data.is_empty() {
+                    assert!(!p.has("data.data"), "frame {} ({what}): data", p.number);
+                } else {
+                    assert_field(p, "data.len", &[&data.len().to_string()]);
+                    assert_field(p, "data.data", &[&colon_hex(data)]);
+                }
+                if t.params().has_checksum() {
+                    assert!(checksum_ok(&bytes[4..]), "{what}: checksum");
+                    want_notable.push((p.number, "cotp.bad_checksum".to_owned()));
+                }
+                if t.kind() == proto_core::cotp::TpduKind::Reject {
+                    want_notable.push((p.number, "cotp.reject".to_owned()));
+                }
+            }
+        }
+        // The one reassembled TSDU: 100 bytes without EOT, then 1021 with.
+        let p = run.packet(0, 8);
+        assert_field(p, "cotp.reassembled.length", &["1121"]);
+        want_notable.sort();
+        assert_eq!(notable_items(&run.report), want_notable);
+    }
 }

@@ -9,7 +9,7 @@
 //! - each direction has its own sequence space, so every payload continues its stream;
 //! - data segments carry `PSH|ACK` and acknowledge everything the peer has sent;
 //! - payloads longer than the maximum segment size are split over several segments;
-//! - a pure ACK from the peer is inserted whenever a sender would otherwise overrun the
+//! - a pure ACK from the peer is inserted whenever a sender would otherwise fill or overrun the
 //!   advertised 65535-byte window (which tshark would flag);
 //! - IPv4 header and TCP checksums are correct, timestamps advance by 1 ms per frame.
 //!
@@ -165,18 +165,16 @@ impl PcapBuilder {
 
     /// The whole capture file as bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        // Global header: magic, version 2.4, thiszone, sigfigs, snaplen, LINKTYPE_ETHERNET.
-        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        out.extend_from_slice(&2u16.to_le_bytes());
-        out.extend_from_slice(&4u16.to_le_bytes());
-        out.extend_from_slice(&0i32.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&262_144u32.to_le_bytes());
-        out.extend_from_slice(&1u32.to_le_bytes());
+        concat(std::slice::from_ref(self))
+    }
+
+    /// Appends this conversation's frame records (no global header) to `out`,
+    /// numbering the frames from `first + 1`: their timestamps continue from frame
+    /// `first`, so conversations appended one after another stay in time order.
+    pub fn append_records(&self, out: &mut Vec<u8>, first: u32) {
         self.render(|info, frame| {
             // 1 ms per frame, starting at 2024-01-01T00:00:00Z.
-            let micros = u64::from(info.number) * 1000;
+            let micros = u64::from(first + info.number) * 1000;
             let secs = 1_704_067_200u64 + micros / 1_000_000;
             let usecs = micros % 1_000_000;
             let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
@@ -186,7 +184,6 @@ impl PcapBuilder {
             out.extend_from_slice(&len.to_le_bytes());
             out.extend_from_slice(frame);
         });
-        out
     }
 
     /// Writes the capture to `path`.
@@ -232,7 +229,8 @@ impl PcapBuilder {
                 Step::Data(dir, payload) => {
                     for piece in payload.chunks(self.max_segment) {
                         let len = u32::try_from(piece.len()).unwrap_or(u32::MAX);
-                        if conv.unacked[idx(*dir)].saturating_add(len) > WINDOW {
+                        // Filling the window exactly is flagged too (`tcp.analysis.window_full`).
+                        if conv.unacked[idx(*dir)].saturating_add(len) >= WINDOW {
                             put(&mut conv, dir.flip(), TCP_ACK, &[], None);
                         }
                         put(
@@ -252,6 +250,39 @@ impl PcapBuilder {
             }
         }
     }
+}
+
+/// One capture file holding `conversations` one after another (give each builder its
+/// own client port so dissectors see separate TCP streams). Frame numbers continue
+/// across conversations: those of `conversations[k]` are offset by the frame counts of
+/// the ones before it (see [`frame_offsets`]).
+pub fn concat(conversations: &[PcapBuilder]) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Global header: magic, version 2.4, thiszone, sigfigs, snaplen, LINKTYPE_ETHERNET.
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&0i32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&262_144u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for (c, first) in conversations.iter().zip(frame_offsets(conversations)) {
+        c.append_records(&mut out, first);
+    }
+    out
+}
+
+/// For each conversation of a [`concat`]enated capture, the number of frames before it.
+pub fn frame_offsets(conversations: &[PcapBuilder]) -> Vec<u32> {
+    let mut next = 0u32;
+    conversations
+        .iter()
+        .map(|c| {
+            let first = next;
+            next += u32::try_from(c.frame_count()).unwrap_or(u32::MAX);
+            first
+        })
+        .collect()
 }
 
 fn idx(dir: Dir) -> usize {

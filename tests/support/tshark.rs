@@ -110,7 +110,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::Value;
 
-use crate::pcap::{Dir, FrameInfo, PcapBuilder};
+use crate::pcap::{frame_offsets, Dir, FrameInfo, PcapBuilder};
 
 /// Environment variable that turns a missing peer from a skip into a panic.
 pub const REQUIRE_PEERS_ENV: &str = "PROTO_REQUIRE_PEERS";
@@ -345,13 +345,27 @@ impl Tshark {
         capture: &PcapBuilder,
         opts: &DissectOptions,
     ) -> anyhow::Result<TsharkReport> {
+        self.dissect_captures(std::slice::from_ref(capture), opts)
+    }
+
+    /// Like [`dissect_capture`](Tshark::dissect_capture) for several conversations
+    /// written one after another into one file ([`pcap::concat`](crate::pcap::concat)),
+    /// so a single tshark run covers them all. [`Packet::sent`] holds the
+    /// [`FrameInfo`] of the conversation the frame belongs to, with `number` rewritten
+    /// to the frame's number in the combined capture.
+    pub fn dissect_captures(
+        &self,
+        captures: &[PcapBuilder],
+        opts: &DissectOptions,
+    ) -> anyhow::Result<TsharkReport> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let path = std::env::temp_dir().join(format!(
             "proto-tshark-{}-{}.pcap",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
-        capture.write(&path)?;
+        std::fs::write(&path, crate::pcap::concat(captures))
+            .with_context(|| format!("writing pcap {}", path.display()))?;
         let result = self.dissect(&path, opts);
         let keep = std::env::var_os(KEEP_PCAPS_ENV).is_some();
         if keep {
@@ -361,7 +375,13 @@ impl Tshark {
             let _ = std::fs::remove_file(&path);
         }
         let mut report = result?;
-        let frames = capture.frames();
+        let mut frames = Vec::new();
+        for (c, first) in captures.iter().zip(frame_offsets(captures)) {
+            frames.extend(c.frames().into_iter().map(|mut f| {
+                f.number += first;
+                f
+            }));
+        }
         for p in &mut report.packets {
             p.sent = frames.iter().find(|f| f.number == p.number).copied();
         }
@@ -370,6 +390,84 @@ impl Tshark {
         }
         Ok(report)
     }
+}
+
+/// For each conversation of a combined capture and each payload sent in it, the number
+/// of the last frame carrying a piece of that payload: where tshark shows a PDU that
+/// spans several TCP segments.
+pub fn message_frames(captures: &[PcapBuilder]) -> Vec<Vec<u32>> {
+    captures
+        .iter()
+        .zip(frame_offsets(captures))
+        .map(|(c, first)| {
+            let mut last: Vec<u32> = Vec::new();
+            for f in c.frames() {
+                if let Some(i) = f.payload_index {
+                    if last.len() <= i {
+                        last.resize(i + 1, 0);
+                    }
+                    last[i] = first + f.number;
+                }
+            }
+            last
+        })
+        .collect()
+}
+
+/// The result of [`check_conversations`]: one tshark report for several conversations.
+#[derive(Debug, Clone)]
+pub struct ConversationsReport {
+    /// What tshark reported for the combined capture.
+    pub report: TsharkReport,
+    /// `frames[k][i]`: the frame showing payload `i` of conversation `k` (see
+    /// [`message_frames`]).
+    pub frames: Vec<Vec<u32>>,
+}
+
+impl ConversationsReport {
+    /// The frame showing payload `msg` of conversation `conv`.
+    ///
+    /// # Panics
+    ///
+    /// If there is no such payload or tshark reported no such frame (a test bug).
+    #[allow(clippy::panic)]
+    pub fn packet(&self, conv: usize, msg: usize) -> &Packet {
+        let number = self.frames[conv][msg];
+        self.report
+            .packet(number)
+            .unwrap_or_else(|| panic!("tshark reported no frame {number}"))
+    }
+}
+
+/// Builds one capture holding each of `conversations` (payloads in order, each from one
+/// side) as its own TCP stream — client ports [`CLIENT_PORT`], `CLIENT_PORT + 1`, ... —
+/// to `server_port`, and dissects it in one tshark run; `Ok(None)` when tshark is
+/// missing (see [`peer_available`]).
+pub fn check_conversations<B: AsRef<[u8]>>(
+    conversations: &[Vec<(Dir, B)>],
+    server_port: u16,
+    opts: &DissectOptions,
+) -> anyhow::Result<Option<ConversationsReport>> {
+    let Some(tshark) = tshark() else {
+        return Ok(None);
+    };
+    let mut captures = Vec::new();
+    for (k, msgs) in conversations.iter().enumerate() {
+        let port = u16::try_from(k)
+            .ok()
+            .and_then(|k| CLIENT_PORT.checked_add(k))
+            .ok_or_else(|| anyhow!("too many conversations"))?;
+        let mut capture = PcapBuilder::new(port, server_port);
+        for (dir, payload) in msgs {
+            capture.send(*dir, payload.as_ref());
+        }
+        captures.push(capture);
+    }
+    let report = tshark.dissect_captures(&captures, opts)?;
+    Ok(Some(ConversationsReport {
+        report,
+        frames: message_frames(&captures),
+    }))
 }
 
 /// Builds a capture of `msgs` (TCP payloads in order, each from one side) on the

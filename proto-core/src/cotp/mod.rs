@@ -19,11 +19,11 @@ mod tsap;
 pub use codes::{DisconnectReason, Format, RejectCause, TpduKind, TpduSize};
 pub use error::{FrameError, TpduError};
 pub use params::{Param, Params};
-pub use tsap::{Tsap, TsapError};
 pub use tpdu::{
     class0_dt_frame_header, decode_frame, Connect, Data, DataAck, DisconnectConfirm,
     DisconnectRequest, ErrorTpdu, ExpeditedAck, ExpeditedData, Reject, Tpdu,
 };
+pub use tsap::{Tsap, TsapError};
 
 #[cfg(test)]
 mod tests;

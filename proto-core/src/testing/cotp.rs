@@ -37,7 +37,12 @@ impl CotpEndpoint {
 impl Endpoint for CotpEndpoint {
     type Event = Event;
 
-    fn input(&mut self, now: Instant, input: &[u8], on_data: &mut dyn FnMut(u64, &[u8], bool)) -> usize {
+    fn input(
+        &mut self,
+        now: Instant,
+        input: &[u8],
+        on_data: &mut dyn FnMut(u64, &[u8], bool),
+    ) -> usize {
         let r = self.conn.handle_input(now, input);
         if let Some(d) = r.data {
             on_data(self.rx_message, d.bytes, d.end_of_message);
@@ -63,7 +68,11 @@ impl Endpoint for CotpEndpoint {
     }
 
     fn transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
-        if let Some(n) = self.conn.poll_transmit(now, out).expect("harness buffer fits any control TPDU") {
+        if let Some(n) = self
+            .conn
+            .poll_transmit(now, out)
+            .expect("harness buffer fits any control TPDU")
+        {
             return Some(n);
         }
         if !self.conn.is_open() {

@@ -28,7 +28,12 @@ pub trait Endpoint {
     /// Feeds received bytes; returns how many were consumed. Payload the core hands out
     /// is passed to `on_data(stream, bytes, end_of_unit)`, where `stream` identifies a
     /// transfer or message and `end_of_unit` marks its last piece.
-    fn input(&mut self, now: Instant, input: &[u8], on_data: &mut dyn FnMut(u64, &[u8], bool)) -> usize;
+    fn input(
+        &mut self,
+        now: Instant,
+        input: &[u8],
+        on_data: &mut dyn FnMut(u64, &[u8], bool),
+    ) -> usize;
 
     /// The transport reached end of stream (the peer closed its side).
     fn eof(&mut self, now: Instant);

@@ -69,7 +69,10 @@ struct SeedGuard(u64);
 impl Drop for SeedGuard {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("pair harness seed: {} (replay with PROTO_SEED={})", self.0, self.0);
+            eprintln!(
+                "pair harness seed: {} (replay with PROTO_SEED={})",
+                self.0, self.0
+            );
         }
     }
 }
@@ -136,9 +139,21 @@ impl<A: Endpoint, B: Endpoint> Pair<A, B> {
     fn deliver(&mut self) -> bool {
         let mut progress = false;
         let chunk = self.rng.range(1, self.max_chunk);
-        progress |= feed(&mut self.a_to_b, &mut self.b, self.now, chunk, &mut self.received_b);
+        progress |= feed(
+            &mut self.a_to_b,
+            &mut self.b,
+            self.now,
+            chunk,
+            &mut self.received_b,
+        );
         let chunk = self.rng.range(1, self.max_chunk);
-        progress |= feed(&mut self.b_to_a, &mut self.a, self.now, chunk, &mut self.received_a);
+        progress |= feed(
+            &mut self.b_to_a,
+            &mut self.a,
+            self.now,
+            chunk,
+            &mut self.received_a,
+        );
         progress
     }
 
@@ -297,7 +312,13 @@ impl<A: Endpoint, B: Endpoint> Pair<A, B> {
     }
 }
 
-fn feed<E: Endpoint>(stream: &mut VecDeque<u8>, to: &mut E, now: Instant, chunk: usize, sink: &mut Delivered) -> bool {
+fn feed<E: Endpoint>(
+    stream: &mut VecDeque<u8>,
+    to: &mut E,
+    now: Instant,
+    chunk: usize,
+    sink: &mut Delivered,
+) -> bool {
     if stream.is_empty() || to.is_closed() {
         // A closed endpoint reads nothing more; what it was sent is discarded, as a
         // closed socket would.

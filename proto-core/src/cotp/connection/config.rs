@@ -114,8 +114,12 @@ impl Config {
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        if !(crate::tpkt::MIN_FRAME_LEN..=crate::tpkt::DEFAULT_MAX_FRAME_LEN).contains(&self.max_frame_len) {
-            return Err(ConfigError::Limits("max_frame_len must be within 7..=65535"));
+        if !(crate::tpkt::MIN_FRAME_LEN..=crate::tpkt::DEFAULT_MAX_FRAME_LEN)
+            .contains(&self.max_frame_len)
+        {
+            return Err(ConfigError::Limits(
+                "max_frame_len must be within 7..=65535",
+            ));
         }
         if self.max_control_tpdu < 128 {
             return Err(ConfigError::Limits("max_control_tpdu must be at least 128"));

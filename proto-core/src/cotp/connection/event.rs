@@ -108,13 +108,17 @@ impl core::fmt::Display for CloseReason {
         match self {
             CloseReason::LocalDisconnect { reason } => write!(f, "disconnected locally: {reason}"),
             CloseReason::PeerDisconnect { reason } => write!(f, "peer disconnected: {reason}"),
-            CloseReason::PeerRefused { reason } => write!(f, "connection refused by peer: {reason}"),
+            CloseReason::PeerRefused { reason } => {
+                write!(f, "connection refused by peer: {reason}")
+            }
             CloseReason::LocalRefused { reason } => write!(f, "connection refused: {reason}"),
             CloseReason::PeerError { cause } => write!(f, "peer reported a TPDU error: {cause}"),
             CloseReason::DisconnectConfirmed => f.write_str("disconnect confirmed by peer"),
             CloseReason::TransportClosed => f.write_str("transport closed"),
             CloseReason::ProtocolError(e) => write!(f, "protocol error: {e:?}"),
-            CloseReason::TimedOut(Timer::Connect) => f.write_str("timed out waiting for the connection"),
+            CloseReason::TimedOut(Timer::Connect) => {
+                f.write_str("timed out waiting for the connection")
+            }
             CloseReason::TimedOut(Timer::Inactivity) => f.write_str("inactivity timeout"),
         }
     }

@@ -265,7 +265,8 @@ impl Connection {
         if side == Side::Active {
             // Encoding once here proves the CR fits before anything is sent.
             let mut probe = [0u8; 300];
-            c.encode_cr(&mut probe).map_err(|_| ConfigError::HeaderTooLong)?;
+            c.encode_cr(&mut probe)
+                .map_err(|_| ConfigError::HeaderTooLong)?;
             let _ = c.pending.push(Pending::Cr);
         }
         Ok(c)
@@ -338,9 +339,9 @@ impl Connection {
 
     /// Data bytes carried per DT.
     pub fn max_dt_payload(&self) -> usize {
-        let size = self
-            .preferred_max
-            .map_or(self.tpdu_size.bytes(), |p| usize::try_from(p).unwrap_or(usize::MAX));
+        let size = self.preferred_max.map_or(self.tpdu_size.bytes(), |p| {
+            usize::try_from(p).unwrap_or(usize::MAX)
+        });
         // The TPKT length field bounds any frame to 65535 octets.
         size.min(tpkt::DEFAULT_MAX_FRAME_LEN - tpkt::HEADER_LEN) - tpdu::DT_CLASS0_HEADER_LEN
     }
@@ -384,7 +385,10 @@ impl Connection {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             State::Closed | State::Closing => None,
-            _ => [self.connect_deadline, self.inactivity_deadline].into_iter().flatten().min(),
+            _ => [self.connect_deadline, self.inactivity_deadline]
+                .into_iter()
+                .flatten()
+                .min(),
         }
     }
 
@@ -399,7 +403,10 @@ impl Connection {
             self.finish(CloseReason::TimedOut(Timer::Connect));
         } else if self.inactivity_deadline.is_some_and(|d| now >= d) {
             self.inactivity_deadline = None;
-            self.end_with(Pending::Dr(DisconnectReason::NOT_SPECIFIED), CloseReason::TimedOut(Timer::Inactivity));
+            self.end_with(
+                Pending::Dr(DisconnectReason::NOT_SPECIFIED),
+                CloseReason::TimedOut(Timer::Inactivity),
+            );
         }
     }
 
@@ -427,7 +434,9 @@ impl Connection {
         match self.state {
             State::Closed | State::Closing => {}
             State::AwaitingRequest => self.finish(CloseReason::LocalDisconnect { reason }),
-            State::AwaitingAccept => self.end_with(Pending::Dr(reason), CloseReason::LocalRefused { reason }),
+            State::AwaitingAccept => {
+                self.end_with(Pending::Dr(reason), CloseReason::LocalRefused { reason })
+            }
             _ => self.end_with(Pending::Dr(reason), CloseReason::LocalDisconnect { reason }),
         }
     }
@@ -460,8 +469,12 @@ impl Connection {
             return Err(UsageError::RawPending);
         }
         let n = tpdu.encode(&mut self.raw).map_err(|e| match e {
-            EncodeError::BufferTooSmall { .. } => UsageError::RawInvalid("larger than the control buffer"),
-            EncodeError::ValueTooLarge { .. } => UsageError::RawInvalid("header longer than 254 octets"),
+            EncodeError::BufferTooSmall { .. } => {
+                UsageError::RawInvalid("larger than the control buffer")
+            }
+            EncodeError::ValueTooLarge { .. } => {
+                UsageError::RawInvalid("header longer than 254 octets")
+            }
         })?;
         self.raw_len = n;
         let _ = self.pending.push(Pending::Raw);
@@ -474,7 +487,12 @@ impl Connection {
     /// only full-size DTs are framed and the remainder is left for the next call, so
     /// the message never ends in an empty DT. Call [`poll_transmit`](Self::poll_transmit)
     /// first: control TPDUs go out before data.
-    pub fn frame_data(&mut self, data: &[u8], end_of_message: bool, out: &mut [u8]) -> Result<Framed, UsageError> {
+    pub fn frame_data(
+        &mut self,
+        data: &[u8],
+        end_of_message: bool,
+        out: &mut [u8],
+    ) -> Result<Framed, UsageError> {
         if self.state != State::Open {
             return Err(UsageError::NotOpen(self.state));
         }
@@ -500,7 +518,8 @@ impl Connection {
             let eot = end_of_message && take == left;
             let header = tpdu::class0_dt_frame_header(take, eot)?;
             out[written..written + overhead].copy_from_slice(&header);
-            out[written + overhead..written + need].copy_from_slice(&data[consumed..consumed + take]);
+            out[written + overhead..written + need]
+                .copy_from_slice(&data[consumed..consumed + take]);
             written += need;
             consumed += take;
         }
@@ -510,7 +529,11 @@ impl Connection {
     /// Writes the next pending control TPDU (with its TPKT header) into `out`.
     /// Returns `Ok(None)` when nothing is pending; a too-small buffer leaves the TPDU
     /// queued.
-    pub fn poll_transmit(&mut self, _now: Instant, out: &mut [u8]) -> Result<Option<usize>, EncodeError> {
+    pub fn poll_transmit(
+        &mut self,
+        _now: Instant,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, EncodeError> {
         let Some(p) = self.pending.front() else {
             return Ok(None);
         };
@@ -662,7 +685,9 @@ impl Connection {
         }
         let mut consumed = 0;
         while consumed < input.len() {
-            if self.events.len() >= EVENT_HIGH_WATER || matches!(self.state, State::Closed | State::Closing) {
+            if self.events.len() >= EVENT_HIGH_WATER
+                || matches!(self.state, State::Closed | State::Closing)
+            {
                 break;
             }
             let (used, chunk) = match self.deframer.next_chunk(&input[consumed..]) {
@@ -695,7 +720,9 @@ impl Connection {
                 if self.head_len < self.frame_payload.min(3) {
                     continue;
                 }
-                let is_class0_dt = self.head_len == 3 && self.head[0] == 2 && self.head[1] == TpduKind::Data.code();
+                let is_class0_dt = self.head_len == 3
+                    && self.head[0] == 2
+                    && self.head[1] == TpduKind::Data.code();
                 if is_class0_dt && self.state == State::Open {
                     self.rx = Rx::Data {
                         eot: self.head[2] & 0x80 != 0,
@@ -744,7 +771,10 @@ impl Connection {
                     if chunk.is_last() {
                         self.process_control(now);
                         // One control TPDU per call, so `last_tpdu` shows each one.
-                        return Input { consumed, data: None };
+                        return Input {
+                            consumed,
+                            data: None,
+                        };
                     }
                 }
                 Rx::Data { eot } => {
@@ -754,7 +784,9 @@ impl Connection {
                     self.msg_len += bytes.len();
                     if self.msg_len > self.cfg.max_message_size {
                         let limit = self.cfg.max_message_size;
-                        self.emit(Event::ProtocolError(ProtocolError::MessageTooLarge { limit }));
+                        self.emit(Event::ProtocolError(ProtocolError::MessageTooLarge {
+                            limit,
+                        }));
                         // Resource exhaustion at the receiver: X.224 has no closer reason.
                         self.end_with(
                             Pending::Dr(DisconnectReason::CONGESTION_AT_TSAP),
@@ -785,7 +817,10 @@ impl Connection {
                 Rx::Header | Rx::Discard => {}
             }
         }
-        Input { consumed, data: None }
+        Input {
+            consumed,
+            data: None,
+        }
     }
 
     fn echo_header(&mut self, header: &[u8]) {
@@ -809,7 +844,10 @@ impl Connection {
         let tpdu = match Tpdu::decode(buf) {
             Ok(t) => t,
             Err(e) => {
-                let header_len = buf.first().map_or(0, |&li| usize::from(li) + 1).min(buf.len());
+                let header_len = buf
+                    .first()
+                    .map_or(0, |&li| usize::from(li) + 1)
+                    .min(buf.len());
                 self.echo_header(&buf[..header_len]);
                 let cause = match e {
                     TpduError::UnknownType { .. } => RejectCause::INVALID_TPDU_TYPE,
@@ -858,17 +896,25 @@ impl Connection {
             }
             (State::AwaitingConfirm, Tpdu::ConnectionConfirm(cc)) => {
                 if cc.class != 0 {
-                    self.emit(Event::ProtocolError(ProtocolError::ClassNotSupported { class: cc.class }));
+                    self.emit(Event::ProtocolError(ProtocolError::ClassNotSupported {
+                        class: cc.class,
+                    }));
                     self.remote_ref = cc.src_ref;
                     self.end_with(
                         Pending::Dr(DisconnectReason::NEGOTIATION_FAILED),
-                        CloseReason::ProtocolError(ProtocolError::ClassNotSupported { class: cc.class }),
+                        CloseReason::ProtocolError(ProtocolError::ClassNotSupported {
+                            class: cc.class,
+                        }),
                     );
                     return;
                 }
                 self.remote_ref = cc.src_ref;
                 // Never send more than we proposed; a CC without C0 means 128.
-                self.tpdu_size = cc.params.tpdu_size().unwrap_or(TpduSize::S128).min(self.cfg.tpdu_size);
+                self.tpdu_size = cc
+                    .params
+                    .tpdu_size()
+                    .unwrap_or(TpduSize::S128)
+                    .min(self.cfg.tpdu_size);
                 let ours = self.cfg.preferred_max_tpdu_size.map(u64::from);
                 self.preferred_max = match (ours, cc.params.preferred_max_tpdu_size()) {
                     (Some(o), Some(t)) => Some(o.min(t)),
@@ -881,7 +927,10 @@ impl Connection {
             }
             (State::Open, Tpdu::DisconnectRequest(dr)) => {
                 // Answer the DR with a DC, as the peers we meet expect, then release.
-                self.end_with(Pending::Dc, CloseReason::PeerDisconnect { reason: dr.reason });
+                self.end_with(
+                    Pending::Dc,
+                    CloseReason::PeerDisconnect { reason: dr.reason },
+                );
             }
             (_, Tpdu::DisconnectConfirm(_)) => self.finish(CloseReason::DisconnectConfirmed),
             (_, Tpdu::Error(er)) => self.finish(CloseReason::PeerError { cause: er.cause }),
@@ -889,7 +938,10 @@ impl Connection {
                 self.finish(CloseReason::TransportClosed);
             }
             (_, other) => {
-                let header_len = buf.first().map_or(0, |&li| usize::from(li) + 1).min(buf.len());
+                let header_len = buf
+                    .first()
+                    .map_or(0, |&li| usize::from(li) + 1)
+                    .min(buf.len());
                 self.echo_header(&buf[..header_len]);
                 self.violation(
                     ProtocolError::UnexpectedTpdu { kind: other.kind() },

@@ -50,7 +50,12 @@ pub enum Decision {
 
 /// Applies the class rule, the TSAP policy (`local_tsap`: the called TSAP this
 /// responder answers to, `None` for any) and size negotiation to a CR.
-pub fn decide(cr: &Connect<'_>, local_tsap: Option<&Tsap>, local_max: TpduSize, local_max_bytes: u64) -> Decision {
+pub fn decide(
+    cr: &Connect<'_>,
+    local_tsap: Option<&Tsap>,
+    local_max: TpduSize,
+    local_max_bytes: u64,
+) -> Decision {
     let alternatives = cr.params.alternative_classes().unwrap_or(&[]);
     if !class0_acceptable(cr.class, alternatives) {
         return Decision::Refuse(DisconnectReason::NEGOTIATION_FAILED);
@@ -60,8 +65,14 @@ pub fn decide(cr: &Connect<'_>, local_tsap: Option<&Tsap>, local_max: TpduSize, 
             return Decision::Refuse(DisconnectReason::ADDRESS_UNKNOWN);
         }
     }
-    if cr.params.calling_tsap().is_some_and(|t| t.len() > Tsap::MAX_LEN)
-        || cr.params.called_tsap().is_some_and(|t| t.len() > Tsap::MAX_LEN)
+    if cr
+        .params
+        .calling_tsap()
+        .is_some_and(|t| t.len() > Tsap::MAX_LEN)
+        || cr
+            .params
+            .called_tsap()
+            .is_some_and(|t| t.len() > Tsap::MAX_LEN)
     {
         return Decision::Refuse(DisconnectReason::HEADER_OR_PARAMETER_LENGTH_INVALID);
     }
@@ -98,15 +109,25 @@ mod tests {
             (15, &[], false),
         ];
         for &(pref, alt, ok) in table {
-            assert_eq!(class0_acceptable(pref, alt), ok, "preferred {pref} alternatives {alt:02x?}");
+            assert_eq!(
+                class0_acceptable(pref, alt),
+                ok,
+                "preferred {pref} alternatives {alt:02x?}"
+            );
         }
     }
 
     #[test]
     fn sizes_negotiate_down_never_refuse() {
         assert_eq!(select_tpdu_size(None, TpduSize::S1024), TpduSize::S128);
-        assert_eq!(select_tpdu_size(Some(TpduSize::S8192), TpduSize::S1024), TpduSize::S1024);
-        assert_eq!(select_tpdu_size(Some(TpduSize::S256), TpduSize::S1024), TpduSize::S256);
+        assert_eq!(
+            select_tpdu_size(Some(TpduSize::S8192), TpduSize::S1024),
+            TpduSize::S1024
+        );
+        assert_eq!(
+            select_tpdu_size(Some(TpduSize::S256), TpduSize::S1024),
+            TpduSize::S256
+        );
         assert_eq!(select_preferred_size(None, 8192), None);
         assert_eq!(select_preferred_size(Some(65_536), 8192), Some(8192));
         assert_eq!(select_preferred_size(Some(1000), 8192), Some(896));

@@ -42,7 +42,11 @@ fn pair_with(client: Config, server: Config, seed: u64) -> CotpPair {
 fn connected(seed: u64) -> CotpPair {
     let mut p = pair_with(client_cfg(), server_cfg(), seed);
     p.settle();
-    assert!(p.a.conn.is_open() && p.b.conn.is_open(), "{}", p.transcript_text());
+    assert!(
+        p.a.conn.is_open() && p.b.conn.is_open(),
+        "{}",
+        p.transcript_text()
+    );
     p
 }
 
@@ -69,7 +73,10 @@ fn handshake_negotiates_down_and_echoes_tsaps() {
             p.events(PairSide::A),
             vec!["TpduReceived { kind: ConnectionConfirm }", "Connected"]
         );
-        assert_eq!(p.events(PairSide::B), vec!["TpduReceived { kind: ConnectionRequest }", "Connected"]);
+        assert_eq!(
+            p.events(PairSide::B),
+            vec!["TpduReceived { kind: ConnectionRequest }", "Connected"]
+        );
         for c in [&p.a.conn, &p.b.conn] {
             assert_eq!(c.tpdu_size(), TpduSize::S1024);
             assert_eq!(c.max_dt_payload(), 1021);
@@ -89,7 +96,8 @@ fn cc_on_the_wire_echoes_c0_c1_c2() {
     b.handle_input(now, &cr);
     let mut out = [0u8; 256];
     let n = b.poll_transmit(now, &mut out).unwrap().unwrap();
-    let Ok(crate::tpkt::Status::Complete((Tpdu::ConnectionConfirm(cc), _))) = crate::cotp::decode_frame(&out[..n], 65535)
+    let Ok(crate::tpkt::Status::Complete((Tpdu::ConnectionConfirm(cc), _))) =
+        crate::cotp::decode_frame(&out[..n], 65535)
     else {
         panic!("no CC")
     };
@@ -158,7 +166,10 @@ fn raw_cr_pair(class: u8, alternatives: &'static [u8]) -> CotpPair {
     let list: &[Param<'_>] = if alternatives.is_empty() {
         &ALT0
     } else {
-        params_alt = [Param::TpduSize(TpduSize::S1024), Param::AlternativeClasses(alternatives)];
+        params_alt = [
+            Param::TpduSize(TpduSize::S1024),
+            Param::AlternativeClasses(alternatives),
+        ];
         &params_alt
     };
     let cr = Tpdu::ConnectionRequest(Connect {
@@ -220,7 +231,10 @@ fn tsap_policy_refuses_with_dr_address_unknown() {
     };
     assert_eq!(closed_reason(&p, PairSide::A), Some(refused));
     assert!(p.both_closed());
-    assert_eq!(p.events(PairSide::A).last().copied(), Some(format!("Closed({refused:?})").as_str()));
+    assert_eq!(
+        p.events(PairSide::A).last().copied(),
+        Some(format!("Closed({refused:?})").as_str())
+    );
 }
 
 #[test]
@@ -265,7 +279,10 @@ fn exchange(p: &mut CotpPair, sizes: &[usize]) {
     p.settle();
     let got_b: Vec<&Vec<u8>> = p.received_b.complete.iter().map(|(_, m)| m).collect();
     assert_eq!(got_b, msgs.iter().collect::<Vec<_>>(), "seed {}", p.seed());
-    let back: Vec<Vec<u8>> = msgs.iter().map(|m| m.iter().rev().copied().collect()).collect();
+    let back: Vec<Vec<u8>> = msgs
+        .iter()
+        .map(|m| m.iter().rev().copied().collect())
+        .collect();
     let got_a: Vec<&Vec<u8>> = p.received_a.complete.iter().map(|(_, m)| m).collect();
     assert_eq!(got_a, back.iter().collect::<Vec<_>>());
 }
@@ -284,14 +301,20 @@ fn messages_of_every_shape_arrive_whole_both_ways() {
 fn no_empty_dt_is_ever_sent_and_eot_marks_the_last() {
     let mut p = connected(1);
     let mut out = vec![0u8; 1 << 16];
-    assert_eq!(p.a.conn.frame_data(&[], true, &mut out), Err(UsageError::EmptyMessage));
+    assert_eq!(
+        p.a.conn.frame_data(&[], true, &mut out),
+        Err(UsageError::EmptyMessage)
+    );
     for len in [1usize, 1020, 1021, 1022, 2042, 2043, 5000] {
         let data = vec![0x5a; len];
         let mut off = 0;
         let mut dts = vec![];
         // A small buffer forces the framing to stop and resume between DTs.
         while off < len {
-            let f = p.a.conn.frame_data(&data[off..], true, &mut out[..2100]).unwrap();
+            let f =
+                p.a.conn
+                    .frame_data(&data[off..], true, &mut out[..2100])
+                    .unwrap();
             off += f.consumed;
             let mut at = 0;
             while at < f.written {
@@ -304,7 +327,10 @@ fn no_empty_dt_is_ever_sent_and_eot_marks_the_last() {
                 at += n;
             }
         }
-        assert!(dts.iter().all(|&(n, _)| n > 0 && n <= 1021), "{len}: {dts:?}");
+        assert!(
+            dts.iter().all(|&(n, _)| n > 0 && n <= 1021),
+            "{len}: {dts:?}"
+        );
         assert_eq!(dts.iter().map(|&(n, _)| n).sum::<usize>(), len);
         assert!(dts[..dts.len() - 1].iter().all(|&(_, eot)| !eot));
         assert!(dts.last().unwrap().1);
@@ -335,14 +361,19 @@ fn too_large_message_is_refused_with_dr_not_truncated() {
     assert_eq!(p.received_b.complete.len(), 1);
     assert_eq!(p.received_b.complete[0].1, vec![1; 3000]);
     let too_large = ProtocolError::MessageTooLarge { limit: 3000 };
-    assert_eq!(closed_reason(&p, PairSide::B), Some(CloseReason::ProtocolError(too_large)));
+    assert_eq!(
+        closed_reason(&p, PairSide::B),
+        Some(CloseReason::ProtocolError(too_large))
+    );
     assert_eq!(
         closed_reason(&p, PairSide::A),
         Some(CloseReason::PeerDisconnect {
             reason: DisconnectReason::CONGESTION_AT_TSAP
         })
     );
-    assert!(p.events(PairSide::B).contains(&format!("ProtocolError({too_large:?})").as_str()));
+    assert!(p
+        .events(PairSide::B)
+        .contains(&format!("ProtocolError({too_large:?})").as_str()));
 }
 
 #[test]
@@ -370,7 +401,9 @@ fn unexpected_tpdu_in_data_phase_gets_an_er_with_the_header() {
             cause: RejectCause::INVALID_TPDU_TYPE
         })
     );
-    assert!(p.events(PairSide::B).contains(&"TpduReceived { kind: ExpeditedData }"));
+    assert!(p
+        .events(PairSide::B)
+        .contains(&"TpduReceived { kind: ExpeditedData }"));
 }
 
 #[test]
@@ -385,7 +418,9 @@ fn er_carries_the_invalid_header_on_the_wire() {
     let bad = [3, 0, 0, 9, 4, 0x90, 0, 1, 0];
     b.handle_input(now, &bad);
     let n = b.poll_transmit(now, &mut out).unwrap().unwrap();
-    let Ok(crate::tpkt::Status::Complete((Tpdu::Error(er), _))) = crate::cotp::decode_frame(&out[..n], 65535) else {
+    let Ok(crate::tpkt::Status::Complete((Tpdu::Error(er), _))) =
+        crate::cotp::decode_frame(&out[..n], 65535)
+    else {
         panic!("no ER")
     };
     assert_eq!(er.cause, RejectCause::INVALID_TPDU_TYPE);
@@ -409,7 +444,10 @@ fn malformed_input_is_answered_and_never_panics() {
         p.settle();
         assert!(p.b.conn.is_closed(), "{what}");
         assert!(
-            matches!(closed_reason(&p, PairSide::B), Some(CloseReason::ProtocolError(_))),
+            matches!(
+                closed_reason(&p, PairSide::B),
+                Some(CloseReason::ProtocolError(_))
+            ),
             "{what}: {:?}",
             closed_reason(&p, PairSide::B)
         );
@@ -436,9 +474,9 @@ fn frames_above_the_configured_maximum_are_rejected_before_buffering() {
     p.settle();
     assert!(matches!(
         closed_reason(&p, PairSide::B),
-        Some(CloseReason::ProtocolError(ProtocolError::Malformed(FrameError::Tpkt(
-            crate::tpkt::TpktError::TooLong { .. }
-        ))))
+        Some(CloseReason::ProtocolError(ProtocolError::Malformed(
+            FrameError::Tpkt(crate::tpkt::TpktError::TooLong { .. })
+        )))
     ));
 }
 
@@ -482,7 +520,10 @@ fn transport_close_is_class0_release() {
     p.settle();
     p.drop_a();
     p.settle();
-    assert_eq!(closed_reason(&p, PairSide::B), Some(CloseReason::TransportClosed));
+    assert_eq!(
+        closed_reason(&p, PairSide::B),
+        Some(CloseReason::TransportClosed)
+    );
     assert_eq!(p.received_b.complete.len(), 1);
 }
 
@@ -555,7 +596,12 @@ fn every_control_tpdu_is_visible_raw() {
     let r = b.handle_input(now, &stream);
     // The call stops after the control TPDU so it can be inspected.
     assert_eq!(r.consumed, cr.len());
-    assert_eq!(b.poll_event(), Some(Event::TpduReceived { kind: TpduKind::ConnectionRequest }));
+    assert_eq!(
+        b.poll_event(),
+        Some(Event::TpduReceived {
+            kind: TpduKind::ConnectionRequest
+        })
+    );
     let Some(Tpdu::ConnectionRequest(c)) = b.last_tpdu() else {
         panic!("no CR")
     };
@@ -597,7 +643,11 @@ fn raw_cr_and_close_raw() {
         })
     );
     assert!(matches!(
-        Connection::new_raw(Config::default(), &Tpdu::Data(Data::class0(true, b"x")), now),
+        Connection::new_raw(
+            Config::default(),
+            &Tpdu::Data(Data::class0(true, b"x")),
+            now
+        ),
         Err(ConfigError::NotAConnectionRequest(_))
     ));
 }
@@ -606,7 +656,9 @@ fn raw_cr_and_close_raw() {
 fn data_before_connection_is_an_error() {
     let mut p = connected(0);
     assert_eq!(
-        p.a.conn.frame_data(b"x", true, &mut [0u8; 64]).map(|f| f.consumed),
+        p.a.conn
+            .frame_data(b"x", true, &mut [0u8; 64])
+            .map(|f| f.consumed),
         Ok(1)
     );
     let now = Instant::now();
