@@ -1,0 +1,106 @@
+//! After construction and the handshake, moving data through the cores performs no
+//! heap allocation. A counting global allocator observes this test thread only.
+
+use proto_core::cotp::connection::{Config, Connection, Side};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::Instant;
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: defers to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn count_allocations(f: impl FnOnce()) -> usize {
+    ALLOCATIONS.with(|c| c.set(0));
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCATIONS.with(Cell::get)
+}
+
+/// Moves every control TPDU `from` wants to send into `to`.
+fn pump(now: Instant, from: &mut Connection, to: &mut Connection, wire: &mut [u8]) {
+    while let Ok(Some(n)) = from.poll_transmit(now, wire) {
+        let mut input = &wire[..n];
+        while !input.is_empty() {
+            let r = to.handle_input(now, input);
+            input = &input[r.consumed..];
+        }
+    }
+    while from.poll_event().is_some() {}
+    while to.poll_event().is_some() {}
+}
+
+#[test]
+fn cotp_moves_1000_messages_each_way_without_allocating() {
+    let now = Instant::now();
+    let mut a = Connection::new(Config::default(), Side::Active, now).unwrap();
+    let mut b = Connection::new(Config::default(), Side::Passive, now).unwrap();
+    let mut wire = vec![0u8; 64 * 1024];
+    pump(now, &mut a, &mut b, &mut wire);
+    pump(now, &mut b, &mut a, &mut wire);
+    assert!(a.is_open() && b.is_open());
+
+    let message = vec![0xa5u8; 3000];
+    let mut received = [0usize; 2];
+    let mut messages = [0usize; 2];
+    let allocations = count_allocations(|| {
+        for _ in 0..1000 {
+            for i in 0..2 {
+                let (tx, rx) = if i == 0 {
+                    (&mut a, &mut b)
+                } else {
+                    (&mut b, &mut a)
+                };
+                let mut data = &message[..];
+                while !data.is_empty() {
+                    let f = tx.frame_data(data, true, &mut wire).unwrap();
+                    data = &data[f.consumed..];
+                    let mut input = &wire[..f.written];
+                    while !input.is_empty() {
+                        let r = rx.handle_input(now, input);
+                        input = &input[r.consumed..];
+                        if let Some(d) = r.data {
+                            received[i] += d.bytes.len();
+                            messages[i] += usize::from(d.end_of_message);
+                        }
+                    }
+                }
+                while rx.poll_event().is_some() {}
+            }
+        }
+    });
+    assert_eq!(received, [3_000_000, 3_000_000]);
+    assert_eq!(messages, [1000, 1000]);
+    assert_eq!(allocations, 0, "the COTP core allocated on the data path");
+}
