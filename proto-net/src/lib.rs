@@ -1,2 +1,7 @@
 //! Blocking `std::net` runtime for proto: drives the `proto-core` state machines over
-//! sockets, one thread per socket, with crossbeam channels back to the caller.
+//! sockets for synchronous programs.
+//!
+//! - [`cotp`]: COTP class 0 connections and a listener (the seed API's
+//!   `COTP_Connection`).
+
+pub mod cotp;

@@ -375,6 +375,12 @@ impl Connection {
         Tpdu::decode(&self.ctrl[..self.ctrl_len]).ok()
     }
 
+    /// The encoded bytes of the last control TPDU received (TPKT header excluded), valid
+    /// like [`last_tpdu`](Self::last_tpdu).
+    pub fn last_tpdu_bytes(&self) -> Option<&[u8]> {
+        self.last_tpdu_valid.then(|| &self.ctrl[..self.ctrl_len])
+    }
+
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop()

@@ -1,0 +1,565 @@
+//! A blocking COTP connection: the seed API's `COTP_Connection`, driven on the
+//! caller's thread.
+
+use super::error::{Error, Result};
+use super::listener::ListenOptions;
+use super::stream::Stream;
+use proto_core::cotp::connection::{self as sansio, Config, Event, Side, State};
+use proto_core::cotp::{DisconnectReason, DisconnectRequest, Param, Tpdu, TpduSize, Tsap};
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+/// Read buffer size; also the size of coalesced writes of DT frames.
+const IO_BUF: usize = 64 * 1024;
+
+/// How to open a connection: the seed API's constructor arguments.
+///
+/// ```
+/// use proto_net::cotp::ConnectOptions;
+/// use proto_core::cotp::TpduSize;
+/// let opts = ConnectOptions::default()
+///     .src_tsap("0100")?
+///     .dst_tsap("0102")?
+///     .max_tpdu_size(TpduSize::S1024);
+/// # Ok::<(), proto_net::cotp::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    config: Config,
+    /// Bound on TCP connect plus the CR/CC exchange.
+    pub connect_timeout: Duration,
+    /// Bound on each later receive and send; `None` blocks.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            config: Config {
+                // The seed's defaults: source reference 0, TSAPs 0000 -> 0001, 1024 octets.
+                src_ref: 0,
+                calling_tsap: Tsap::new(&[0, 0]).ok(),
+                called_tsap: Tsap::new(&[0, 1]).ok(),
+                tpdu_size: TpduSize::S1024,
+                ..Config::default()
+            },
+            connect_timeout: Duration::from_secs(10),
+            timeout: None,
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// Source reference of the CR.
+    pub fn src_ref(mut self, r: u16) -> Self {
+        self.config.src_ref = r;
+        self
+    }
+
+    /// Calling TSAP as hex (`"0100"`).
+    pub fn src_tsap(mut self, hex: &str) -> Result<Self> {
+        self.config.calling_tsap = Some(hex.parse()?);
+        Ok(self)
+    }
+
+    /// Called TSAP as hex (`"0102"`).
+    pub fn dst_tsap(mut self, hex: &str) -> Result<Self> {
+        self.config.called_tsap = Some(hex.parse()?);
+        Ok(self)
+    }
+
+    /// Calling TSAP as bytes.
+    pub fn src_tsap_bytes(mut self, tsap: &[u8]) -> Result<Self> {
+        self.config.calling_tsap = Some(Tsap::new(tsap)?);
+        Ok(self)
+    }
+
+    /// Called TSAP as bytes.
+    pub fn dst_tsap_bytes(mut self, tsap: &[u8]) -> Result<Self> {
+        self.config.called_tsap = Some(Tsap::new(tsap)?);
+        Ok(self)
+    }
+
+    /// TPDU size proposed in C0.
+    pub fn max_tpdu_size(mut self, size: TpduSize) -> Self {
+        self.config.tpdu_size = size;
+        self
+    }
+
+    /// Preferred maximum TPDU size in bytes, proposed in F0.
+    pub fn preferred_max_tpdu_size(mut self, bytes: u32) -> Self {
+        self.config.preferred_max_tpdu_size = Some(bytes);
+        self
+    }
+
+    /// The protocol class; only class 0 is implemented.
+    pub fn protocol_class(self, class: u8) -> Result<Self> {
+        if class != 0 {
+            return Err(Error::Config(format!(
+                "protocol class {class} is not supported (class 0 only)"
+            )));
+        }
+        Ok(self)
+    }
+
+    /// An additional parameter for the CR.
+    pub fn parameter(mut self, p: Param<'_>) -> Result<Self> {
+        self.config = self.config.with_param(p)?;
+        Ok(self)
+    }
+
+    /// Largest message `recv_data` accepts (default 1 MiB).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.config.max_message_size = bytes;
+        self
+    }
+
+    /// Bound on each receive and send after the connection is up.
+    pub fn timeout(mut self, t: Option<Duration>) -> Self {
+        self.timeout = t;
+        self
+    }
+
+    /// Bound on connection establishment.
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+
+    /// The full core configuration, for settings without a builder method.
+    pub fn config_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+
+    pub(crate) fn core_config(&self) -> Config {
+        Config {
+            connect_timeout: Some(self.connect_timeout),
+            ..self.config.clone()
+        }
+    }
+}
+
+/// A received TPDU, owned (the seed API's `receive_tpdu` result).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedTpdu {
+    bytes: Vec<u8>,
+}
+
+impl ReceivedTpdu {
+    /// The TPDU's encoded bytes (without the TPKT header).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The decoded TPDU.
+    pub fn tpdu(&self) -> Option<Tpdu<'_>> {
+        Tpdu::decode(&self.bytes).ok()
+    }
+}
+
+/// A COTP class 0 connection over a [`Stream`] (a [`TcpStream`] by default).
+///
+/// Everything runs on the calling thread, as in the seed API: `send_data` writes,
+/// `recv_data` reads until a whole message has arrived. A DR or ER from the peer
+/// surfaces as the error of the next call.
+///
+/// ```no_run
+/// use proto_net::cotp::{Connection, ConnectOptions};
+/// let opts = ConnectOptions::default().src_tsap("0100")?.dst_tsap("0102")?;
+/// let mut conn = Connection::connect("127.0.0.1:102", opts)?;
+/// conn.send_data(b"hello")?;
+/// let reply = conn.recv_data()?;
+/// conn.close()?;
+/// # Ok::<(), proto_net::cotp::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Connection<S: Stream = TcpStream> {
+    stream: S,
+    core: sansio::Connection,
+    rbuf: Box<[u8]>,
+    rstart: usize,
+    rend: usize,
+    wbuf: Vec<u8>,
+    timeout: Option<Duration>,
+    eof: bool,
+}
+
+enum Want {
+    Message,
+    Tpdu,
+    Open,
+}
+
+enum Got {
+    Message(Vec<u8>),
+    Tpdu(Vec<u8>),
+    Open,
+}
+
+impl Connection<TcpStream> {
+    /// Connects over TCP and exchanges CR/CC (the seed's `connect`).
+    pub fn connect(addr: impl ToSocketAddrs, opts: ConnectOptions) -> Result<Self> {
+        let stream = tcp_connect(addr, opts.connect_timeout)?;
+        Self::over(stream, opts)
+    }
+
+    /// Connects over TCP with a caller-built CR (the seed's `connect_raw`). A DR in
+    /// answer is [`Error::Refused`].
+    pub fn connect_raw(
+        addr: impl ToSocketAddrs,
+        cr: &Tpdu<'_>,
+        opts: ConnectOptions,
+    ) -> Result<Self> {
+        let stream = tcp_connect(addr, opts.connect_timeout)?;
+        Self::over_raw(stream, cr, opts)
+    }
+
+    /// The peer's socket address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.peer_addr()
+    }
+}
+
+fn tcp_connect(addr: impl ToSocketAddrs, timeout: Duration) -> Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "address resolved to nothing");
+    for a in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(s) => {
+                s.set_nodelay(true)?;
+                return Ok(s);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(Error::Io(last))
+}
+
+impl<S: Stream> Connection<S> {
+    /// Runs the active handshake over a stream the caller already has (the seed's
+    /// `sock` / `sock_cls`).
+    pub fn over(stream: S, opts: ConnectOptions) -> Result<Self> {
+        let core = sansio::Connection::new(opts.core_config(), Side::Active, Instant::now())?;
+        Self::establish(stream, core, opts.timeout)
+    }
+
+    /// Like [`over`](Self::over) with a caller-built CR.
+    pub fn over_raw(stream: S, cr: &Tpdu<'_>, opts: ConnectOptions) -> Result<Self> {
+        let core = sansio::Connection::new_raw(opts.core_config(), cr, Instant::now())?;
+        Self::establish(stream, core, opts.timeout)
+    }
+
+    /// Runs the passive handshake over a stream the caller already has: waits for a
+    /// CR and answers it as `opts` say.
+    pub fn accept_over(stream: S, opts: &ListenOptions) -> Result<Self> {
+        let config = Config {
+            src_ref: opts.src_ref,
+            tpdu_size: opts.max_tpdu_size,
+            local_tsap: opts.local_tsap,
+            max_message_size: opts.max_message_size,
+            connect_timeout: Some(opts.handshake_timeout),
+            inactivity_timeout: opts.inactivity_timeout,
+            manual_accept: opts.policy.is_some(),
+            ..Config::default()
+        };
+        let core = sansio::Connection::new(config, Side::Passive, Instant::now())?;
+        let mut conn = Self::establish(stream, core, opts.timeout)?;
+        if let Some(policy) = &opts.policy {
+            let c = conn.core();
+            let verdict = policy(c.calling_tsap(), c.called_tsap());
+            conn.decide(verdict.err())?;
+        }
+        Ok(conn)
+    }
+
+    /// Wraps a stream and a core in any state.
+    fn establish(stream: S, core: sansio::Connection, timeout: Option<Duration>) -> Result<Self> {
+        let mut c = Connection {
+            stream,
+            core,
+            rbuf: vec![0; IO_BUF].into_boxed_slice(),
+            rstart: 0,
+            rend: 0,
+            wbuf: vec![0; IO_BUF],
+            timeout,
+            eof: false,
+        };
+        c.flush_control()?;
+        if !c.core.is_open() {
+            c.drive(Want::Open, None)?;
+        }
+        c.stream.set_write_timeout(timeout)?;
+        Ok(c)
+    }
+
+    /// The protocol core, for state and negotiated values.
+    pub fn core(&self) -> &sansio::Connection {
+        &self.core
+    }
+
+    /// The underlying stream.
+    pub fn stream(&self) -> &S {
+        &self.stream
+    }
+
+    /// The negotiated TPDU size.
+    pub fn tpdu_size(&self) -> TpduSize {
+        self.core.tpdu_size()
+    }
+
+    /// The protocol class in use (always 0).
+    pub fn protocol_class(&self) -> u8 {
+        0
+    }
+
+    /// Bound on each receive and send.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.timeout = timeout;
+        self.stream.set_write_timeout(timeout)?;
+        Ok(())
+    }
+
+    /// Sends `data` as one message, segmented into DTs (the seed's `send_data`).
+    pub fn send_data(&mut self, data: &[u8]) -> Result<()> {
+        self.flush_control()?;
+        self.check_open()?;
+        let mut off = 0;
+        while off < data.len() {
+            let f = self.core.frame_data(&data[off..], true, &mut self.wbuf)?;
+            write_all(&mut self.stream, &self.wbuf[..f.written])?;
+            off += f.consumed;
+        }
+        if data.is_empty() {
+            // Mirrors the core's refusal: class 0 has no empty DT.
+            self.core.frame_data(data, true, &mut self.wbuf)?;
+        }
+        Ok(())
+    }
+
+    /// Receives one whole message (the seed's `recv_data`).
+    pub fn recv_data(&mut self) -> Result<Vec<u8>> {
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        match self.drive(Want::Message, deadline)? {
+            Got::Message(m) => Ok(m),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Sends any TPDU as it is (the seed's `send_tpdu`).
+    pub fn send_tpdu(&mut self, tpdu: &Tpdu<'_>) -> Result<()> {
+        self.core.send_tpdu(tpdu)?;
+        self.flush_control()
+    }
+
+    /// Receives the next TPDU of any type, DTs included (the seed's `receive_tpdu`).
+    pub fn receive_tpdu(&mut self) -> Result<ReceivedTpdu> {
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        match self.drive(Want::Tpdu, deadline)? {
+            Got::Tpdu(bytes) => Ok(ReceivedTpdu { bytes }),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Closes with a DR, reason normal (the seed's `close`).
+    pub fn close(&mut self) -> Result<()> {
+        self.close_with_reason(DisconnectReason::NORMAL)
+    }
+
+    /// Closes with a DR carrying `reason` (the seed's `close_with_reason`), then
+    /// closes the transport.
+    pub fn close_with_reason(&mut self, reason: DisconnectReason) -> Result<()> {
+        self.core.close(reason);
+        self.finish_close()
+    }
+
+    /// Closes with a caller-built DR (the seed's `close_raw`).
+    pub fn close_raw(&mut self, dr: &DisconnectRequest<'_>) -> Result<()> {
+        self.core.close_raw(dr)?;
+        self.finish_close()
+    }
+
+    fn finish_close(&mut self) -> Result<()> {
+        let flushed = self.flush_control();
+        let _ = self.stream.flush();
+        let _ = self.stream.shutdown();
+        flushed
+    }
+
+    fn check_open(&self) -> Result<()> {
+        match self.core.state() {
+            State::Open => Ok(()),
+            _ => Err(self
+                .core
+                .close_reason()
+                .map_or(Error::Closed, Error::from_close)),
+        }
+    }
+
+    /// Writes every pending control TPDU.
+    fn flush_control(&mut self) -> Result<()> {
+        let now = Instant::now();
+        while let Some(n) = self.core.poll_transmit(now, &mut self.wbuf)? {
+            write_all(&mut self.stream, &self.wbuf[..n])?;
+        }
+        Ok(())
+    }
+
+    /// Reads and processes input until `want` is satisfied, the connection ends, or
+    /// `deadline` passes.
+    fn drive(&mut self, want: Want, deadline: Option<Instant>) -> Result<Got> {
+        let mut message = Vec::new();
+        let mut dt: Option<Vec<u8>> = None;
+        loop {
+            while self.rstart < self.rend {
+                let now = Instant::now();
+                let r = self
+                    .core
+                    .handle_input(now, &self.rbuf[self.rstart..self.rend]);
+                self.rstart += r.consumed;
+                let mut done = None;
+                if let Some(d) = r.data {
+                    match want {
+                        Want::Message => {
+                            message.extend_from_slice(d.bytes);
+                            if d.end_of_message {
+                                done = Some(Got::Message(std::mem::take(&mut message)));
+                            }
+                        }
+                        Want::Tpdu => {
+                            let buf = dt.get_or_insert_with(|| vec![2, 0xf0, 0]);
+                            buf.extend_from_slice(d.bytes);
+                            if d.last_in_tpdu {
+                                let mut b = dt.take().unwrap_or_default();
+                                if d.end_of_message && b.len() > 2 {
+                                    b[2] = 0x80;
+                                }
+                                done = Some(Got::Tpdu(b));
+                            }
+                        }
+                        Want::Open => {}
+                    }
+                }
+                let mut closed = None;
+                while let Some(e) = self.core.poll_event() {
+                    match e {
+                        Event::TpduReceived { .. } => {
+                            if let (Want::Tpdu, None) = (&want, &done) {
+                                if let Some(b) = self.core.last_tpdu_bytes() {
+                                    done = Some(Got::Tpdu(b.to_vec()));
+                                }
+                            }
+                        }
+                        Event::Connected => {
+                            if let Want::Open = want {
+                                done = Some(Got::Open);
+                            }
+                        }
+                        Event::Closed(reason) => closed = Some(reason),
+                        Event::ConnectRequested | Event::ProtocolError(_) => {}
+                    }
+                }
+                self.flush_control()?;
+                if let Some(g) = done {
+                    return Ok(g);
+                }
+                if let Some(reason) = closed {
+                    let _ = self.stream.shutdown();
+                    return Err(Error::from_close(reason));
+                }
+                if matches!(want, Want::Open) && self.core.state() == State::AwaitingAccept {
+                    return Ok(Got::Open);
+                }
+            }
+            if self.core.is_closed() {
+                return Err(self
+                    .core
+                    .close_reason()
+                    .map_or(Error::Closed, Error::from_close));
+            }
+            if self.eof {
+                return Err(Error::Closed);
+            }
+            self.fill(deadline)?;
+        }
+    }
+
+    /// Reads more input, firing protocol timers and honouring `deadline`.
+    fn fill(&mut self, deadline: Option<Instant>) -> Result<()> {
+        loop {
+            let now = Instant::now();
+            let timer = self.core.poll_timeout();
+            if timer.is_some_and(|t| t <= now) {
+                self.core.handle_timeout(now);
+                self.flush_control()?;
+                if self.core.is_closed() {
+                    while self.core.poll_event().is_some() {}
+                    return Err(self
+                        .core
+                        .close_reason()
+                        .map_or(Error::Closed, Error::from_close));
+                }
+                continue;
+            }
+            if deadline.is_some_and(|d| d <= now) {
+                return Err(Error::Timeout("receive"));
+            }
+            let wait = [timer, deadline].into_iter().flatten().min().map(|t| {
+                // A zero read timeout means "block forever" to std; keep it positive.
+                (t - now).max(Duration::from_millis(1))
+            });
+            self.stream.set_read_timeout(wait)?;
+            self.rstart = 0;
+            match self.stream.read(&mut self.rbuf) {
+                Ok(0) => {
+                    self.rend = 0;
+                    self.eof = true;
+                    self.core.handle_eof(Instant::now());
+                    let mut reason = None;
+                    while let Some(e) = self.core.poll_event() {
+                        if let Event::Closed(r) = e {
+                            reason = Some(r);
+                        }
+                    }
+                    return Err(reason.map_or(Error::Closed, Error::from_close));
+                }
+                Ok(n) => {
+                    self.rend = n;
+                    return Ok(());
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    self.rend = 0;
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::Io(e)),
+            }
+        }
+    }
+
+    /// Passive side waiting in manual-accept state: accept or refuse, then finish.
+    fn decide(&mut self, refuse: Option<DisconnectReason>) -> Result<()> {
+        match refuse {
+            None => self.core.accept(Instant::now())?,
+            Some(r) => self.core.refuse(r)?,
+        }
+        self.flush_control()?;
+        while self.core.poll_event().is_some() {}
+        if refuse.is_some() {
+            let _ = self.stream.shutdown();
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+}
+
+fn write_all<S: Write>(s: &mut S, buf: &[u8]) -> Result<()> {
+    s.write_all(buf).map_err(|e| match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout("send"),
+        _ => Error::Io(e),
+    })
+}

@@ -1,0 +1,85 @@
+//! Errors of the blocking COTP API.
+
+use proto_core::cotp::connection::{ConfigError, ProtocolError, Timer, UsageError};
+use proto_core::cotp::{DisconnectReason, RejectCause, TsapError};
+use std::io;
+
+/// Why a COTP operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The socket failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// The peer answered the CR with a DR.
+    #[error("connection refused by peer: {reason}")]
+    Refused {
+        /// The peer's disconnect reason.
+        reason: DisconnectReason,
+    },
+    /// The peer sent an ER.
+    #[error("peer reported a TPDU error: {cause}")]
+    PeerError {
+        /// The peer's reject cause.
+        cause: RejectCause,
+    },
+    /// The peer disconnected with a DR.
+    #[error("peer disconnected: {reason}")]
+    Disconnected {
+        /// The peer's disconnect reason.
+        reason: DisconnectReason,
+    },
+    /// The peer violated the protocol (an ER or DR was sent to it).
+    #[error("protocol error: {0:?}")]
+    Protocol(ProtocolError),
+    /// The connection is closed (the transport ended or `close` was called).
+    #[error("connection closed")]
+    Closed,
+    /// An operation or protocol timer ran out.
+    #[error("timed out: {0}")]
+    Timeout(&'static str),
+    /// The configuration cannot be used.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The call is not allowed now.
+    #[error("{0}")]
+    Usage(#[from] UsageError),
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e.to_string())
+    }
+}
+
+impl From<TsapError> for Error {
+    fn from(e: TsapError) -> Self {
+        Error::Config(e.to_string())
+    }
+}
+
+impl From<proto_core::EncodeError> for Error {
+    fn from(e: proto_core::EncodeError) -> Self {
+        Error::Config(e.to_string())
+    }
+}
+
+impl Error {
+    pub(crate) fn from_close(reason: proto_core::cotp::connection::CloseReason) -> Error {
+        use proto_core::cotp::connection::CloseReason as C;
+        match reason {
+            C::PeerRefused { reason } => Error::Refused { reason },
+            C::PeerDisconnect { reason } => Error::Disconnected { reason },
+            C::PeerError { cause } => Error::PeerError { cause },
+            C::ProtocolError(e) => Error::Protocol(e),
+            C::TimedOut(Timer::Connect) => Error::Timeout("connection establishment"),
+            C::TimedOut(Timer::Inactivity) => Error::Timeout("inactivity"),
+            C::LocalDisconnect { .. }
+            | C::LocalRefused { .. }
+            | C::DisconnectConfirmed
+            | C::TransportClosed => Error::Closed,
+        }
+    }
+}
+
+/// Shorthand for results of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
