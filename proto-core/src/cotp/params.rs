@@ -429,6 +429,21 @@ impl<'a> Params<'a> {
     /// Writes the block; returns the position of the checksum value within the writer,
     /// if a checksum parameter was written.
     pub(crate) fn encode(&self, w: &mut Writer<'_>) -> Result<Option<usize>, Overflow> {
+        if let Repr::Encoded { bytes, .. } = self.0 {
+            // A decoded block is written back as received, so a peer's non-minimal
+            // encodings (an F0 of two octets, say) keep their length.
+            let start = w.position();
+            w.put_slice(bytes)?;
+            let checksum_at = self
+                .iter_with_offsets()
+                .find(|(_, p)| matches!(p, Param::Checksum(_)))
+                .map(|(at, _)| start + at + 2);
+            if let Some(at) = checksum_at {
+                // The TPDU encoder computes the checksum over a zeroed field.
+                w.written_mut()[at..at + 2].fill(0);
+            }
+            return Ok(checksum_at);
+        }
         let mut checksum_at = None;
         for p in self.iter() {
             if let Param::Checksum(_) = p {

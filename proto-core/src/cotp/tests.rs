@@ -364,6 +364,20 @@ fn malformed_tpdus_are_typed_errors() {
 }
 
 #[test]
+fn non_minimal_parameter_encodings_survive_re_encoding() {
+    // Found by the cotp_tpdu fuzz target: F0 sent in two octets (value 44).
+    let cr = hex("0ae00000000100f002002c");
+    let t = Tpdu::decode(&cr).unwrap();
+    assert_eq!(t.params().preferred_max_tpdu_size(), Some(44 * 128));
+    let mut out = [0u8; 32];
+    let n = t.encode(&mut out).unwrap();
+    assert_eq!(n, t.encoded_len());
+    assert_eq!(&out[..n], &cr[..]);
+    let n = t.encode_frame(&mut out).unwrap();
+    assert!(matches!(decode_frame(&out[..n], 65535), Ok(Status::Complete((_, len))) if len == n));
+}
+
+#[test]
 fn frame_errors_count_offsets_from_the_tpkt_header() {
     let bytes = hex("0300000702f180");
     assert_eq!(

@@ -85,7 +85,7 @@ pub enum ConfigError {
     /// `max_frame_len` is outside 7..=65535 or `max_control_tpdu` is below 128.
     #[error("{0}")]
     Limits(&'static str),
-    /// A raw CR given to [`Connection::active_raw`](super::Connection::active_raw) is
+    /// A raw CR given to [`Connection::new_raw`](super::Connection::new_raw) is
     /// not a CR.
     #[error("the raw TPDU is not a connection request: {0}")]
     NotAConnectionRequest(&'static str),
