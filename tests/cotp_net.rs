@@ -1,6 +1,8 @@
 //! The blocking COTP runtime over loopback TCP: handshake, data of every shape,
 //! refusal, errors, release, many connections, and a caller-provided stream.
 
+#![allow(clippy::unwrap_used)]
+
 use proto_core::cotp::{DisconnectReason, ErrorTpdu, Params, RejectCause, Tpdu, TpduSize};
 use proto_net::cotp::{ConnectOptions, Connection, Error, ListenOptions, Listener, Unbounded};
 use std::net::SocketAddr;
@@ -232,4 +234,18 @@ fn runs_over_a_caller_provided_stream() {
     conn.send_data(b"over a pipe").unwrap();
     assert_eq!(conn.recv_data().unwrap(), b"over a pipe");
     assert_eq!(echo.join().unwrap(), Some("0102".to_string()));
+}
+
+#[test]
+fn send_from_streams_a_reader_as_one_message() {
+    let addr = echo_server(big_listen());
+    let mut conn = Connection::connect(addr, opts()).unwrap();
+    for len in [1usize, 1021, 65_536, 65_537, 3_000_001] {
+        let msg: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        // A reader that yields odd-sized pieces.
+        let reader = std::io::BufReader::with_capacity(777, &msg[..]);
+        assert_eq!(conn.send_from(reader).unwrap(), len as u64);
+        assert_eq!(conn.recv_data().unwrap(), msg, "length {len}");
+    }
+    assert!(matches!(conn.send_from(&[][..]), Err(Error::Usage(_))));
 }

@@ -336,6 +336,41 @@ impl<S: Stream> Connection<S> {
         Ok(())
     }
 
+    /// Sends everything `reader` yields as one message, streaming it: the message is
+    /// never held in memory whole. Returns the number of bytes sent.
+    pub fn send_from(&mut self, mut reader: impl io::Read) -> Result<u64> {
+        self.flush_control()?;
+        self.check_open()?;
+        let mut buf = vec![0u8; IO_BUF];
+        let (mut filled, mut total, mut eof) = (0usize, 0u64, false);
+        loop {
+            while !eof && filled < buf.len() {
+                match reader.read(&mut buf[filled..]) {
+                    Ok(0) => eof = true,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::Io(e)),
+                }
+            }
+            if eof && filled == 0 {
+                if total == 0 {
+                    // Surfaces the core's refusal to send an empty message.
+                    self.core.frame_data(&[], true, &mut self.wbuf)?;
+                }
+                return Ok(total);
+            }
+            // Without EOF only whole DTs are framed; the tail waits for more input.
+            let f = self.core.frame_data(&buf[..filled], eof, &mut self.wbuf)?;
+            write_all(&mut self.stream, &self.wbuf[..f.written])?;
+            buf.copy_within(f.consumed..filled, 0);
+            filled -= f.consumed;
+            total += f.consumed as u64;
+            if eof && filled == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Receives one whole message (the seed's `recv_data`).
     pub fn recv_data(&mut self) -> Result<Vec<u8>> {
         let deadline = self.timeout.map(|t| Instant::now() + t);
