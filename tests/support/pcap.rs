@@ -272,7 +272,7 @@ pub fn concat(conversations: &[PcapBuilder]) -> Vec<u8> {
     out
 }
 
-/// For each conversation of a [`concat`]enated capture, the number of frames before it.
+/// For each conversation of a capture joined by [`concat()`], the number of frames before it.
 pub fn frame_offsets(conversations: &[PcapBuilder]) -> Vec<u32> {
     let mut next = 0u32;
     conversations

@@ -8,6 +8,10 @@
 //!   one [`Packet`] per frame with every field value flattened, plus the expert items.
 //! - [`check_cotp`] / [`check_tcpcl`] are the one-call forms: a list of
 //!   `(direction, TCP payload)` goes in, a report comes out (or `None` when skipping).
+//! - [`check_conversations`] puts several such lists into one capture, each its own TCP
+//!   stream (client ports 49152, 49153, ...), for one tshark run; its
+//!   [`ConversationsReport::packet`] finds the frame showing a given payload, also when
+//!   the payload spans several TCP segments.
 //!
 //! Set `PROTO_KEEP_PCAPS=1` to keep the temporary captures for inspection in Wireshark
 //! (their paths are printed to stderr); `PROTO_TSHARK=/path/to/tshark` overrides the
@@ -38,18 +42,19 @@
 //! | `cotp.src-tsap`, `cotp.dst-tsap` | calling (`0xc1`) / called (`0xc2`) TSAP, as a string if printable else `0x..` | `0x0001`, `"SIMATIC-ROOT-ES"` |
 //! | `cotp.src-tsap-bytes`, `cotp.dst-tsap-bytes` | the same as bytes | `00:01` |
 //! | `cotp.vp_version_nr` | version number parameter (`0xc4`) | — |
-//! | `cotp.checksum` | checksum parameter (`0xc3`) | — |
+//! | `cotp.checksum` | checksum parameter (`0xc3`); tshark 4.0 flags every non-zero one as `cotp.bad_checksum` (it sums only the first 2 octets of the TPDU) | `0x4f68` |
 //! | `cotp.tpdu-number` | DT TPDU-NR (class 0: always `0x00`) | `0x00` |
 //! | `cotp.eot` | DT EOT bit | `1` |
 //! | `cotp.cause` | DR reason | `0` |
 //! | `cotp.reject_cause` | ER reject cause | — |
-//! | `cotp.next-tpdu-number`, `cotp.credit` | AK / RJ fields (not class 0) | — |
+//! | `cotp.next-tpdu-number`, `cotp.credit` | AK / EA / RJ fields (not class 0); credit decimal in normal format, `0x....` in extended | `0x12`, `7` |
+//! | `cotp.parameter_value` | value of a parameter tshark has no field for (E0, unknown codes) | `67:6f:6e:65` |
 //! | `cotp.segment_data`, `cotp.reassembled_in` | DT reassembly (EOT = 0 segments) | — |
 //! | `data.data` / `data.len` | user data (DT payload, DR user data) when no subdissector claims it | `68:65:6c:6c:6f` |
 //!
-//! COTP expert items (all chat level, group Sequence): `cotp.disconnect_request` on DR,
-//! `cotp.disconnect_confirm` on DC, `cotp.connection`, `cotp.reject`. Warnings and
-//! errors: `cotp.multiple_tpdus`, `cotp.bad_checksum`,
+//! COTP expert items (group Sequence): `cotp.disconnect_request` on DR,
+//! `cotp.disconnect_confirm` on DC, `cotp.connection` (chat), `cotp.reject` on RJ
+//! (note). Warnings and errors: `cotp.multiple_tpdus`, `cotp.bad_checksum`,
 //! `cotp.preferred_maximum_tpdu_size.invalid`.
 //!
 //! ## TCPCL
