@@ -249,3 +249,26 @@ fn send_from_streams_a_reader_as_one_message() {
     }
     assert!(matches!(conn.send_from(&[][..]), Err(Error::Usage(_))));
 }
+
+#[test]
+fn a_receive_timeout_mid_message_loses_nothing() {
+    let listener = Listener::bind("127.0.0.1:0", ListenOptions::default()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        // Send the first half of a message as a DT without EOT, pause, then the rest.
+        let first = Tpdu::Data(proto_core::cotp::Data::class0(false, &[1; 500]));
+        conn.send_tpdu(&first).unwrap();
+        thread::sleep(Duration::from_millis(600));
+        let last = Tpdu::Data(proto_core::cotp::Data::class0(true, &[2; 300]));
+        conn.send_tpdu(&last).unwrap();
+        thread::sleep(Duration::from_millis(200));
+    });
+    let mut conn = Connection::connect(addr, opts().timeout(Some(Duration::from_millis(200)))).unwrap();
+    assert!(matches!(conn.recv_data(), Err(Error::Timeout(_))));
+    conn.set_timeout(Some(Duration::from_secs(5))).unwrap();
+    let msg = conn.recv_data().unwrap();
+    assert_eq!(msg.len(), 800);
+    assert!(msg[..500].iter().all(|&b| b == 1) && msg[500..].iter().all(|&b| b == 2));
+    server.join().unwrap();
+}

@@ -183,6 +183,10 @@ pub struct Connection<S: Stream = TcpStream> {
     wbuf: Vec<u8>,
     timeout: Option<Duration>,
     eof: bool,
+    /// The message being reassembled; kept across calls so a timeout loses nothing.
+    partial: Vec<u8>,
+    /// The DT being reassembled for `receive_tpdu`.
+    partial_dt: Option<Vec<u8>>,
 }
 
 enum Want {
@@ -283,6 +287,8 @@ impl<S: Stream> Connection<S> {
             wbuf: vec![0; IO_BUF],
             timeout,
             eof: false,
+            partial: Vec::new(),
+            partial_dt: None,
         };
         c.flush_control()?;
         if !c.core.is_open() {
@@ -442,8 +448,6 @@ impl<S: Stream> Connection<S> {
     /// Reads and processes input until `want` is satisfied, the connection ends, or
     /// `deadline` passes.
     fn drive(&mut self, want: Want, deadline: Option<Instant>) -> Result<Got> {
-        let mut message = Vec::new();
-        let mut dt: Option<Vec<u8>> = None;
         loop {
             while self.rstart < self.rend {
                 let now = Instant::now();
@@ -455,16 +459,16 @@ impl<S: Stream> Connection<S> {
                 if let Some(d) = r.data {
                     match want {
                         Want::Message => {
-                            message.extend_from_slice(d.bytes);
+                            self.partial.extend_from_slice(d.bytes);
                             if d.end_of_message {
-                                done = Some(Got::Message(std::mem::take(&mut message)));
+                                done = Some(Got::Message(std::mem::take(&mut self.partial)));
                             }
                         }
                         Want::Tpdu => {
-                            let buf = dt.get_or_insert_with(|| vec![2, 0xf0, 0]);
+                            let buf = self.partial_dt.get_or_insert_with(|| vec![2, 0xf0, 0]);
                             buf.extend_from_slice(d.bytes);
                             if d.last_in_tpdu {
-                                let mut b = dt.take().unwrap_or_default();
+                                let mut b = self.partial_dt.take().unwrap_or_default();
                                 if d.end_of_message && b.len() > 2 {
                                     b[2] = 0x80;
                                 }
