@@ -264,7 +264,8 @@ fn a_receive_timeout_mid_message_loses_nothing() {
         conn.send_tpdu(&last).unwrap();
         thread::sleep(Duration::from_millis(200));
     });
-    let mut conn = Connection::connect(addr, opts().timeout(Some(Duration::from_millis(200)))).unwrap();
+    let mut conn =
+        Connection::connect(addr, opts().timeout(Some(Duration::from_millis(200)))).unwrap();
     assert!(matches!(conn.recv_data(), Err(Error::Timeout(_))));
     conn.set_timeout(Some(Duration::from_secs(5))).unwrap();
     let msg = conn.recv_data().unwrap();
