@@ -1,9 +1,10 @@
-//! TCPCLv4 (RFC 9174) wire codec, with recognition of the TCPCLv3 (RFC 7242) contact
-//! header.
+//! TCPCLv4 (RFC 9174) wire codec and session state machine, with recognition of the
+//! TCPCLv3 (RFC 7242) contact header.
 //!
-//! This module owns the bytes on the wire: the contact header ([`Contact`]), the seven
+//! This module owns the bytes on the wire and, in [`session`], the session state machine
+//! built on them. The codec part covers the contact header ([`Contact`]), the seven
 //! messages ([`Message`], [`MessageHead`]), extension items ([`ExtensionItems`]), reason
-//! codes, flag bytes and SDNVs. It holds no session state.
+//! codes, flag bytes and SDNVs; the codec itself holds no session state.
 //!
 //! Decoders borrow from the caller's input and never allocate; they return
 //! [`Status::Partial`] when the input ends early (httparse style) and a
@@ -38,6 +39,7 @@ mod limits;
 mod message;
 mod reason;
 pub mod sdnv;
+pub mod session;
 
 #[cfg(test)]
 mod tests;
@@ -55,3 +57,7 @@ pub use message::{
     XferSegment, XferSegmentHead,
 };
 pub use reason::{MsgRejectReason, SessTermReason, XferRefuseReason};
+pub use session::{
+    CloseReason, ConfigError, ContactFailure, Event, Input, Negotiated, ProtocolError, RxData,
+    SegmentError, Session, SessionConfig, Side, State, TlsRole, UsageError,
+};

@@ -14,6 +14,7 @@
 pub mod cotp;
 mod pair;
 mod rng;
+pub mod tcpcl;
 
 pub use pair::{Delivered, Pair, Side, TranscriptEntry};
 pub use rng::SplitMix64;

@@ -1,0 +1,241 @@
+//! Scenario tests for the session state machine, one file per phase. Two sessions run
+//! against each other in the pair harness (seeded chunking, virtual clock), or one
+//! session is driven by hand with crafted bytes ([`Raw`]).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod bad_input;
+mod contact;
+mod negotiation;
+mod termination;
+mod timers;
+mod transfer;
+
+use std::time::{Duration, Instant};
+
+use crate::tcpcl::{
+    ContactFlags, ContactHeader, Event, ExtensionItem, ExtensionItems, Message, SegmentFlags,
+    SessInit, Session, SessionConfig, Side, Status, XferSegmentHead,
+};
+use crate::testing::tcpcl::TcpclEndpoint;
+use crate::testing::Pair;
+
+pub(super) const SEEDS: [u64; 4] = [1, 7, 0xdead_beef, 2024];
+
+pub(super) fn config(node: &str) -> SessionConfig {
+    SessionConfig {
+        node_id: node.into(),
+        ..SessionConfig::default()
+    }
+}
+
+pub(super) type TcpclPair = Pair<TcpclEndpoint, TcpclEndpoint>;
+
+/// A (active) and B (passive) with the given configurations.
+pub(super) fn pair_with(a: SessionConfig, b: SessionConfig, seed: u64) -> TcpclPair {
+    let now = Instant::now();
+    let a = TcpclEndpoint::new(Session::new(a, Side::Active, now).unwrap());
+    let b = TcpclEndpoint::new(Session::new(b, Side::Passive, now).unwrap());
+    Pair::new(a, b, now, seed)
+}
+
+pub(super) fn pair(seed: u64) -> TcpclPair {
+    pair_with(config("dtn://a/"), config("dtn://b/"), seed)
+}
+
+/// Runs until both sides are established.
+pub(super) fn establish(p: &mut TcpclPair) {
+    p.run_until(Duration::from_secs(5), |p| {
+        p.a.session.is_established() && p.b.session.is_established()
+    });
+}
+
+pub(super) fn has(p: &TcpclPair, side: crate::testing::Side, needle: &str) -> bool {
+    p.events(side).iter().any(|e| e.contains(needle))
+}
+
+// ----- hand-driven session ---------------------------------------------------------------
+
+/// One session driven by hand: bytes in, bytes and events out.
+pub(super) struct Raw {
+    pub(super) s: Session,
+    pub(super) now: Instant,
+    /// Delivered data pieces: (transfer id, bytes, end of transfer).
+    pub(super) delivered: Vec<(u64, Vec<u8>, bool)>,
+}
+
+impl Raw {
+    pub(super) fn new(cfg: SessionConfig, side: Side) -> Raw {
+        let now = Instant::now();
+        Raw {
+            s: Session::new(cfg, side, now).unwrap(),
+            now,
+            delivered: vec![],
+        }
+    }
+
+    /// Feeds all of `bytes` (as far as the session takes them); returns bytes consumed.
+    pub(super) fn feed(&mut self, bytes: &[u8]) -> usize {
+        let mut off = 0;
+        for _ in 0..10_000_000 {
+            let r = self.s.handle_input(self.now, &bytes[off..]);
+            off += r.consumed;
+            match r.data {
+                Some(d) => {
+                    self.delivered
+                        .push((d.transfer_id, d.bytes.to_vec(), d.end_of_transfer))
+                }
+                None if r.consumed == 0 => return off,
+                None => {}
+            }
+        }
+        panic!("input loop did not finish");
+    }
+
+    /// Everything the session wants to send.
+    pub(super) fn out(&mut self) -> Vec<u8> {
+        let mut all = vec![];
+        let mut buf = vec![0u8; 1 << 16];
+        while let Some(n) = self.s.poll_transmit(self.now, &mut buf).unwrap() {
+            all.extend_from_slice(&buf[..n]);
+        }
+        all
+    }
+
+    /// The messages the session wants to send, one line each (contact headers as
+    /// `CONTACT v4 flags`).
+    pub(super) fn out_msgs(&mut self) -> Vec<String> {
+        describe(&self.out())
+    }
+
+    pub(super) fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.s.poll_event()).collect()
+    }
+
+    pub(super) fn advance(&mut self, d: Duration) {
+        self.now += d;
+        if self.s.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.s.handle_timeout(self.now);
+        }
+    }
+
+    /// Data delivered for `id`, concatenated.
+    pub(super) fn data_of(&self, id: u64) -> Vec<u8> {
+        self.delivered
+            .iter()
+            .filter(|d| d.0 == id)
+            .flat_map(|d| d.1.clone())
+            .collect()
+    }
+}
+
+/// Splits a byte stream into contact headers and messages, described one per line.
+pub(super) fn describe(mut bytes: &[u8]) -> Vec<String> {
+    let mut out = vec![];
+    while !bytes.is_empty() {
+        if bytes.starts_with(b"dtn!") {
+            out.push(format!("CONTACT v{} flags={}", bytes[4], bytes[5]));
+            bytes = &bytes[6..];
+            continue;
+        }
+        match Message::decode(bytes) {
+            Ok(Status::Complete((m, n))) => {
+                out.push(m.to_string());
+                bytes = &bytes[n..];
+            }
+            other => panic!("undecodable output {bytes:02x?}: {other:?}"),
+        }
+    }
+    out
+}
+
+pub(super) fn contact(flags: u8) -> Vec<u8> {
+    let mut b = vec![0; 6];
+    ContactHeader::new(ContactFlags(flags))
+        .encode(&mut b)
+        .unwrap();
+    b
+}
+
+pub(super) fn sess_init(
+    node: &str,
+    keepalive: u16,
+    segment_mru: u64,
+    ext: &[ExtensionItem<'_>],
+) -> Vec<u8> {
+    let m = SessInit {
+        keepalive,
+        segment_mru,
+        transfer_mru: 1 << 30,
+        node_id: node,
+        extensions: ExtensionItems::from_slice(ext),
+    };
+    let mut b = vec![0; m.encoded_len()];
+    m.encode(&mut b).unwrap();
+    b
+}
+
+pub(super) fn msg(m: Message<'_>) -> Vec<u8> {
+    let mut b = vec![0; m.encoded_len()];
+    m.encode(&mut b).unwrap();
+    b
+}
+
+/// An XFER_SEGMENT with `flags`, optional extension items (START only) and data.
+pub(super) fn segment(flags: u8, id: u64, ext: &[ExtensionItem<'_>], data: &[u8]) -> Vec<u8> {
+    let head = XferSegmentHead::new(
+        SegmentFlags(flags),
+        id,
+        ExtensionItems::from_slice(ext),
+        data.len() as u64,
+    );
+    let mut b = vec![0; head.encoded_len()];
+    head.encode(&mut b).unwrap();
+    b.extend_from_slice(data);
+    b
+}
+
+pub(super) const START: u8 = 0x02;
+pub(super) const END: u8 = 0x01;
+
+/// A passive session that received a plain contact header and SESS_INIT
+/// (`peer_keepalive`, `peer_segment_mru`); its output and events so far are drained.
+pub(super) fn passive_established(
+    cfg: SessionConfig,
+    peer_keepalive: u16,
+    peer_segment_mru: u64,
+) -> Raw {
+    let mut r = Raw::new(cfg, Side::Passive);
+    let mut input = contact(0);
+    input.extend(sess_init(
+        "dtn://peer/",
+        peer_keepalive,
+        peer_segment_mru,
+        &[],
+    ));
+    assert_eq!(r.feed(&input), input.len());
+    let out = r.out_msgs();
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(r.events().contains(&Event::SessionEstablished));
+    r
+}
+
+/// An active session established against a crafted passive peer.
+pub(super) fn active_established(
+    cfg: SessionConfig,
+    peer_keepalive: u16,
+    peer_segment_mru: u64,
+) -> Raw {
+    let mut r = Raw::new(cfg, Side::Active);
+    assert_eq!(r.out_msgs(), ["CONTACT v4 flags=0"]);
+    r.feed(&contact(0));
+    assert!(r.out_msgs()[0].starts_with("SESS_INIT"));
+    r.feed(&sess_init(
+        "dtn://peer/",
+        peer_keepalive,
+        peer_segment_mru,
+        &[],
+    ));
+    assert!(r.events().contains(&Event::SessionEstablished));
+    r
+}

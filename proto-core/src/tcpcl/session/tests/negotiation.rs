@@ -1,0 +1,181 @@
+//! SESS_INIT exchange and parameter negotiation (RFC 9174 §4.6–§4.8).
+
+use super::*;
+use crate::tcpcl::{CloseReason, ContactFailure};
+use crate::testing::Side::{A, B};
+
+#[test]
+fn passive_sends_sess_init_only_after_the_actives() {
+    let mut b = Raw::new(config("dtn://b/"), Side::Passive);
+    b.feed(&contact(0));
+    assert_eq!(b.out_msgs(), ["CONTACT v4 flags=0"]);
+    let init = sess_init("dtn://a/", 0, 500, &[]);
+    b.feed(&init[..init.len() - 1]);
+    assert!(b.out().is_empty());
+    b.feed(&init[init.len() - 1..]);
+    let out = b.out_msgs();
+    assert_eq!(out.len(), 1);
+    assert!(
+        out[0].starts_with("SESS_INIT keepalive=0 segment_mru=10485760"),
+        "{out:?}"
+    );
+    assert!(out[0].contains("node_id=\"dtn://b/\""));
+}
+
+#[test]
+fn keepalive_is_the_minimum_and_mrus_are_recorded() {
+    let cases = [
+        (30, 10, 10),
+        (10, 30, 10),
+        (0, 30, 0),
+        (30, 0, 0),
+        (5, 5, 5),
+    ];
+    for (i, (ka, kb, want)) in cases.into_iter().enumerate() {
+        let a = SessionConfig {
+            keepalive_interval: ka,
+            segment_mru: 1111,
+            transfer_mru: 2222,
+            ..config("ipn:1.0")
+        };
+        let b = SessionConfig {
+            keepalive_interval: kb,
+            segment_mru: 3333,
+            transfer_mru: 4444,
+            ..config("dtn://b/")
+        };
+        let mut p = pair_with(a, b, SEEDS[i % SEEDS.len()]);
+        establish(&mut p);
+        assert_eq!(p.a.session.keepalive_interval(), Some(want));
+        assert_eq!(p.b.session.keepalive_interval(), Some(want));
+        assert_eq!(p.a.session.peer_segment_mru(), Some(3333));
+        assert_eq!(p.a.session.peer_transfer_mru(), Some(4444));
+        assert_eq!(p.b.session.peer_segment_mru(), Some(1111));
+        assert_eq!(p.b.session.peer_transfer_mru(), Some(2222));
+        assert_eq!(p.b.session.peer_node_id(), Some("ipn:1.0"));
+    }
+}
+
+fn failing_init(init: Vec<u8>) -> (Vec<String>, Vec<Event>) {
+    let mut b = Raw::new(config("dtn://b/"), Side::Passive);
+    b.feed(&contact(0));
+    let _ = b.out();
+    b.feed(&init);
+    (b.out_msgs(), b.events())
+}
+
+#[test]
+fn unknown_critical_session_extension_is_a_contact_failure() {
+    let (out, ev) = failing_init(sess_init(
+        "dtn://a/",
+        0,
+        100,
+        &[ExtensionItem::new(true, 0x7777, b"x")],
+    ));
+    assert_eq!(out, ["SESS_TERM flags=0 reason=contact failure"]);
+    assert_eq!(
+        ev,
+        [Event::Closed {
+            reason: CloseReason::ContactFailure(ContactFailure::CriticalExtension {
+                item_type: 0x7777
+            })
+        }]
+    );
+    // Non-critical unknown items are ignored.
+    let mut b = Raw::new(config("dtn://b/"), Side::Passive);
+    b.feed(&contact(0));
+    b.feed(&sess_init(
+        "dtn://a/",
+        0,
+        100,
+        &[ExtensionItem::new(false, 0x7777, b"x")],
+    ));
+    assert!(b.s.is_established());
+}
+
+#[test]
+fn invalid_peer_node_id_is_a_contact_failure() {
+    let (out, ev) = failing_init(sess_init("not a uri", 0, 100, &[]));
+    assert_eq!(out, ["SESS_TERM flags=0 reason=contact failure"]);
+    assert_eq!(
+        ev,
+        [Event::Closed {
+            reason: CloseReason::ContactFailure(ContactFailure::InvalidNodeId)
+        }]
+    );
+}
+
+#[test]
+fn own_node_id_is_validated_at_construction() {
+    let err =
+        Session::new(config("node-without-scheme"), Side::Active, Instant::now()).unwrap_err();
+    assert!(matches!(err, crate::tcpcl::ConfigError::InvalidNodeId(_)));
+}
+
+#[test]
+fn node_authentication_against_the_tls_certificate() {
+    let tls = |n: &str, authn: bool| SessionConfig {
+        can_tls: true,
+        require_node_authn: authn,
+        ..config(n)
+    };
+    for seed in SEEDS {
+        // The certificate names A's node ID: accepted.
+        let mut p = pair_with(tls("dtn://a/", false), tls("dtn://b/", true), seed);
+        p.b.cert_node_ids = vec!["dtn://other/".into(), "dtn://a/".into()];
+        establish(&mut p);
+        // It names someone else: SESS_TERM Contact Failure.
+        let mut p = pair_with(tls("dtn://a/", false), tls("dtn://b/", true), seed);
+        p.b.cert_node_ids = vec!["dtn://mallory/".into()];
+        p.run_until(Duration::from_secs(5), |p| p.both_closed());
+        assert_eq!(
+            p.b.session.close_reason(),
+            Some(CloseReason::ContactFailure(
+                ContactFailure::NodeNotAuthenticated
+            ))
+        );
+        assert!(has(
+            &p,
+            A,
+            "Terminating { reason: SessTermReason(4), by_peer: true }"
+        ));
+        assert!(!has(&p, B, "SessionEstablished"));
+    }
+    // Without TLS, node authentication cannot succeed.
+    let (out, _) = {
+        let mut b = Raw::new(
+            SessionConfig {
+                require_node_authn: true,
+                ..config("dtn://b/")
+            },
+            Side::Passive,
+        );
+        b.feed(&contact(0));
+        let _ = b.out();
+        b.feed(&sess_init("dtn://a/", 0, 100, &[]));
+        (b.out_msgs(), b.events())
+    };
+    assert_eq!(out, ["SESS_TERM flags=0 reason=contact failure"]);
+}
+
+#[test]
+fn sess_init_larger_than_the_bound_terminates() {
+    let mut b = Raw::new(
+        SessionConfig {
+            max_sess_init_len: 100,
+            ..config("dtn://b/")
+        },
+        Side::Passive,
+    );
+    b.feed(&contact(0));
+    let _ = b.out();
+    let long = format!("dtn://{}/", "n".repeat(200));
+    b.feed(&sess_init(&long, 0, 100, &[]));
+    assert_eq!(b.out_msgs(), ["SESS_TERM flags=0 reason=contact failure"]);
+    assert_eq!(
+        b.events(),
+        [Event::Closed {
+            reason: CloseReason::ContactFailure(ContactFailure::SessInitTooLarge)
+        }]
+    );
+}

@@ -1,0 +1,226 @@
+//! Session termination (RFC 9174 §6): the SESS_TERM exchange, transfers in progress
+//! during it, who closes, and the bounded waits.
+
+use super::*;
+use crate::tcpcl::{CloseReason, SessTerm, SessTermFlags, SessTermReason, State, UsageError};
+use crate::testing::Side::{A, B};
+
+#[test]
+fn active_initiates_and_closes_after_the_exchange() {
+    for seed in SEEDS {
+        let mut p = pair(seed);
+        establish(&mut p);
+        p.a.session.terminate(p.now, SessTermReason::BUSY).unwrap();
+        p.run_until(Duration::from_secs(5), |p| p.both_closed());
+        assert_eq!(
+            p.events(A)[1..],
+            [
+                "Terminating { reason: SessTermReason(3), by_peer: false }",
+                "Closed { reason: Terminated { reason: SessTermReason(3), by_peer: false } }"
+            ]
+        );
+        assert_eq!(
+            p.events(B)[1..],
+            [
+                "Terminating { reason: SessTermReason(3), by_peer: true }",
+                "Closed { reason: Terminated { reason: SessTermReason(3), by_peer: true } }"
+            ]
+        );
+        // A closed by itself; B only closed on A's EOF (no timer needed).
+        assert!(p.elapsed() < Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn passive_initiates_and_the_active_side_closes() {
+    for seed in SEEDS {
+        let mut p = pair(seed);
+        establish(&mut p);
+        p.b.session
+            .terminate(p.now, SessTermReason::RESOURCE_EXHAUSTION)
+            .unwrap();
+        p.run_until(Duration::from_secs(5), |p| p.both_closed());
+        assert!(
+            p.elapsed() < Duration::from_secs(1),
+            "A closes without waiting"
+        );
+        let reason = SessTermReason::RESOURCE_EXHAUSTION;
+        assert_eq!(
+            p.a.session.close_reason(),
+            Some(CloseReason::Terminated {
+                reason,
+                by_peer: true
+            })
+        );
+        assert_eq!(
+            p.b.session.close_reason(),
+            Some(CloseReason::Terminated {
+                reason,
+                by_peer: false
+            })
+        );
+    }
+}
+
+#[test]
+fn peer_sess_term_is_answered_with_reply_and_the_same_reason_even_unknown() {
+    for code in [SessTermReason::BUSY, SessTermReason(0x77)] {
+        let mut b = passive_established(config("dtn://b/"), 0, 1000);
+        b.feed(&msg(SessTerm {
+            flags: SessTermFlags::EMPTY,
+            reason: code,
+        }
+        .into()));
+        assert_eq!(
+            b.out_msgs(),
+            [format!("SESS_TERM flags=REPLY reason={code}")]
+        );
+        assert_eq!(
+            b.events(),
+            [Event::Terminating {
+                reason: code,
+                by_peer: true
+            }]
+        );
+        assert_eq!(b.s.state(), State::Ending);
+        // The passive side waits (bounded) for the active side to close.
+        b.advance(b.s.config().sess_term_timeout);
+        assert_eq!(
+            b.events(),
+            [Event::Closed {
+                reason: CloseReason::Terminated {
+                    reason: code,
+                    by_peer: true
+                }
+            }]
+        );
+    }
+}
+
+#[test]
+fn transfers_in_progress_complete_and_new_ones_are_refused() {
+    for seed in SEEDS {
+        let small = |n: &str| SessionConfig {
+            tx_segment_size: 1000,
+            max_pending_acks: 4,
+            ..config(n)
+        };
+        let mut p = pair_with(small("dtn://a/"), small("dtn://b/"), seed);
+        establish(&mut p);
+        p.a.send(vec![1; 50_000]);
+        p.a.send(vec![2; 10]);
+        // Let a few segments of the first bundle through, then B terminates.
+        for _ in 0..10_000 {
+            if p.received_b
+                .partial
+                .get(&0)
+                .is_some_and(|d| d.len() >= 5000)
+            {
+                break;
+            }
+            p.step();
+        }
+        assert!(p.received_b.complete.is_empty());
+        p.b.session
+            .terminate(p.now, SessTermReason::UNKNOWN)
+            .unwrap();
+        p.run_until(Duration::from_secs(10), |p| p.both_closed());
+        assert_eq!(
+            p.received_b.complete,
+            [(0, vec![1; 50_000])],
+            "in-progress transfer completes"
+        );
+        assert_eq!(p.a.finished, [0]);
+        // The second bundle could not start.
+        assert_eq!(p.a.outbox, [vec![2; 10]]);
+        assert_eq!(p.a.session.start_transfer(None), Err(UsageError::Closed));
+        assert!(matches!(
+            p.a.session.close_reason(),
+            Some(CloseReason::Terminated { by_peer: true, .. })
+        ));
+        assert!(!has(&p, B, "IncomingTransferStarted { transfer_id: 1"));
+    }
+}
+
+#[test]
+fn unstarted_transfers_are_cancelled_and_new_incoming_refused() {
+    let mut a = active_established(config("dtn://a/"), 0, 1000);
+    let id = a.s.start_transfer(Some(5)).unwrap();
+    a.s.terminate(a.now, SessTermReason::UNKNOWN).unwrap();
+    assert_eq!(
+        a.s.start_transfer(None),
+        Err(UsageError::SessionTerminating)
+    );
+    assert_eq!(
+        a.events(),
+        [
+            Event::Terminating {
+                reason: SessTermReason::UNKNOWN,
+                by_peer: false
+            },
+            Event::OutgoingCancelled { transfer_id: id },
+        ]
+    );
+    assert_eq!(a.out_msgs(), ["SESS_TERM flags=0 reason=unknown"]);
+    // A new incoming transfer after SESS_TERM is refused.
+    a.feed(&segment(START | END, 0, &[], b"late"));
+    assert_eq!(
+        a.out_msgs(),
+        ["XFER_REFUSE reason=session terminating transfer_id=0"]
+    );
+    assert!(a.delivered.is_empty());
+    // The reply completes the exchange and the active side closes.
+    a.feed(&msg(SessTerm {
+        flags: SessTermFlags::REPLY,
+        reason: SessTermReason::UNKNOWN,
+    }
+    .into()));
+    assert!(a.out().is_empty());
+    assert!(a.s.is_closed());
+}
+
+#[test]
+fn the_wait_for_the_reply_is_bounded() {
+    let mut a = active_established(
+        SessionConfig {
+            sess_term_timeout: Duration::from_secs(4),
+            ..config("dtn://a/")
+        },
+        0,
+        1000,
+    );
+    a.s.terminate(a.now, SessTermReason::BUSY).unwrap();
+    let _ = a.out();
+    assert_eq!(a.s.poll_timeout(), Some(a.now + Duration::from_secs(4)));
+    a.advance(Duration::from_secs(4));
+    assert!(a.events().contains(&Event::Closed {
+        reason: CloseReason::SessTermTimeout
+    }));
+}
+
+#[test]
+fn close_is_immediate_and_eof_is_reported() {
+    let mut a = active_established(config("dtn://a/"), 0, 1000);
+    a.s.terminate(a.now, SessTermReason::BUSY).unwrap();
+    a.s.close();
+    assert!(a.out().is_empty(), "queued output is dropped");
+    assert_eq!(
+        a.events().last(),
+        Some(&Event::Closed {
+            reason: CloseReason::LocalClose
+        })
+    );
+    assert_eq!(
+        a.s.terminate(a.now, SessTermReason::BUSY),
+        Err(UsageError::Closed)
+    );
+    let mut b = passive_established(config("dtn://b/"), 0, 1000);
+    b.s.handle_eof(b.now);
+    assert_eq!(
+        b.events(),
+        [Event::Closed {
+            reason: CloseReason::PeerClosed
+        }]
+    );
+    assert_eq!(b.s.handle_input(b.now, b"more").consumed, 4);
+}

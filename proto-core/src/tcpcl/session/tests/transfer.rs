@@ -1,0 +1,615 @@
+//! Transfers (RFC 9174 §5.2): IDs, segmentation, acknowledgments, refusals, MRUs and
+//! the START/END discipline.
+
+use super::*;
+use crate::tcpcl::{
+    SegmentError, TransferLength, UsageError, XferAck, XferRefuse, XferRefuseReason,
+};
+use crate::testing::Side::{A, B};
+use proptest::prelude::*;
+
+fn bundle(len: usize, tag: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31) ^ tag).collect()
+}
+
+/// Runs bundles both ways and checks every byte arrives exactly once, in order.
+fn exchange(
+    seed: u64,
+    a_cfg: SessionConfig,
+    b_cfg: SessionConfig,
+    a_sizes: &[usize],
+    b_sizes: &[usize],
+) -> TcpclPair {
+    let mut p = pair_with(a_cfg, b_cfg, seed);
+    let a_bundles: Vec<_> = a_sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| bundle(n, i as u8))
+        .collect();
+    let b_bundles: Vec<_> = b_sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| bundle(n, 0x80 | i as u8))
+        .collect();
+    for b in &a_bundles {
+        p.a.send(b.clone());
+    }
+    for b in &b_bundles {
+        p.b.send(b.clone());
+    }
+    p.run_until(Duration::from_secs(60), |p| {
+        p.a.all_sent_and_acked() && p.b.all_sent_and_acked()
+    });
+    let got_b: Vec<_> = p
+        .received_b
+        .complete
+        .iter()
+        .map(|(_, d)| d.clone())
+        .collect();
+    let got_a: Vec<_> = p
+        .received_a
+        .complete
+        .iter()
+        .map(|(_, d)| d.clone())
+        .collect();
+    assert_eq!(got_b, a_bundles, "A->B (seed {seed})");
+    assert_eq!(got_a, b_bundles, "B->A (seed {seed})");
+    let ids: Vec<u64> = p.received_b.complete.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        ids,
+        (0..a_sizes.len() as u64).collect::<Vec<_>>(),
+        "sequential IDs from 0"
+    );
+    assert!(p.received_a.partial.is_empty() && p.received_b.partial.is_empty());
+    assert!(
+        p.a.errors.is_empty() && p.b.errors.is_empty(),
+        "{:?} {:?}",
+        p.a.errors,
+        p.b.errors
+    );
+    p
+}
+
+#[test]
+fn bundles_both_directions_at_once_with_several_outstanding() {
+    for seed in SEEDS {
+        let small = |n: &str| SessionConfig {
+            tx_segment_size: 700,
+            ..config(n)
+        };
+        let p = exchange(
+            seed,
+            small("dtn://a/"),
+            small("dtn://b/"),
+            &[5000, 1, 0, 3000, 700],
+            &[2100, 9999, 4],
+        );
+        assert_eq!(p.a.finished, [0, 1, 2, 3, 4]);
+        assert_eq!(p.b.finished, [0, 1, 2]);
+        assert!(has(
+            &p,
+            B,
+            "IncomingTransferStarted { transfer_id: 0, total_len: Some(5000) }"
+        ));
+        assert!(has(
+            &p,
+            B,
+            "IncomingTransferFinished { transfer_id: 3, len: 3000 }"
+        ));
+        assert!(has(
+            &p,
+            A,
+            "OutgoingAcked { transfer_id: 0, acked_len: 700, finished: false }"
+        ));
+    }
+}
+
+#[test]
+fn bundles_without_transfer_length_extension() {
+    for seed in SEEDS {
+        let mut p = pair(seed);
+        p.a.announce_length = false;
+        p.a.send(bundle(300_000, 1));
+        p.run_until(Duration::from_secs(10), |p| p.a.all_sent_and_acked());
+        assert_eq!(p.received_b.complete, [(0, bundle(300_000, 1))]);
+        assert!(has(
+            &p,
+            B,
+            "IncomingTransferStarted { transfer_id: 0, total_len: None }"
+        ));
+    }
+}
+
+#[test]
+fn segment_size_is_bounded_by_peer_mru_and_tx_size() {
+    let mut a = active_established(
+        SessionConfig {
+            tx_segment_size: 500,
+            ..config("dtn://a/")
+        },
+        0,
+        100,
+    );
+    let id = a.s.start_transfer(Some(1000)).unwrap();
+    assert_eq!(id, 0);
+    assert_eq!(a.s.segment_limit(id), 100);
+    let mut out = vec![0u8; 4096];
+    let data = bundle(1000, 0);
+    let (consumed, written) = a.s.frame_segment(id, &data, true, &mut out).unwrap();
+    assert_eq!(consumed, 100);
+    let d = describe(&out[..written]);
+    assert_eq!(
+        d,
+        ["XFER_SEGMENT flags=START transfer_id=0 data_len=100 ext(type=0x0001 len=8)"]
+    );
+    assert_eq!(
+        a.s.encode_segment_header(id, 101, false, &mut out),
+        Err(SegmentError::Usage(UsageError::SegmentTooLarge {
+            len: 101,
+            mru: 100
+        }))
+    );
+    // Our own tx size bounds it when the peer allows more.
+    let mut a = active_established(
+        SessionConfig {
+            tx_segment_size: 500,
+            ..config("dtn://a/")
+        },
+        0,
+        1 << 20,
+    );
+    let id = a.s.start_transfer(None).unwrap();
+    assert_eq!(a.s.segment_limit(id), 500);
+    assert_eq!(a.s.frame_segment(id, &data, true, &mut out).unwrap().0, 500);
+    let (c, w) = a.s.frame_segment(id, &data[500..], true, &mut out).unwrap();
+    assert_eq!(c, 500);
+    assert_eq!(
+        describe(&out[..w]),
+        ["XFER_SEGMENT flags=END transfer_id=0 data_len=500"]
+    );
+    assert_eq!(
+        a.s.frame_segment(id, &[], true, &mut out),
+        Err(SegmentError::Usage(UsageError::AlreadyEnded(0)))
+    );
+}
+
+#[test]
+fn a_too_small_buffer_registers_nothing() {
+    let mut a = active_established(config("dtn://a/"), 0, 1000);
+    let id = a.s.start_transfer(Some(10)).unwrap();
+    let mut tiny = [0u8; 20];
+    assert!(matches!(
+        a.s.frame_segment(id, &[1; 10], true, &mut tiny),
+        Err(SegmentError::Encode(
+            crate::EncodeError::BufferTooSmall { .. }
+        ))
+    ));
+    let mut out = [0u8; 100];
+    let (c, w) = a.s.frame_segment(id, &[1; 10], true, &mut out).unwrap();
+    assert_eq!(c, 10);
+    assert!(describe(&out[..w])[0].starts_with("XFER_SEGMENT flags=END|START"));
+}
+
+#[test]
+fn acks_reflect_flags_with_cumulative_length() {
+    let mut b = passive_established(config("dtn://b/"), 0, 1000);
+    let mut tl = [0u8; 8];
+    let mut input = segment(
+        START,
+        0,
+        &[TransferLength(25).item(false, &mut tl)],
+        &[1; 10],
+    );
+    input.extend(segment(0, 0, &[], &[2; 10]));
+    input.extend(segment(END, 0, &[], &[3; 5]));
+    assert_eq!(b.feed(&input), input.len());
+    assert_eq!(
+        b.out_msgs(),
+        [
+            "XFER_ACK flags=START transfer_id=0 acked_len=10",
+            "XFER_ACK flags=0 transfer_id=0 acked_len=20",
+            "XFER_ACK flags=END transfer_id=0 acked_len=25",
+        ]
+    );
+    let mut want = vec![1u8; 10];
+    want.extend([2; 10]);
+    want.extend([3; 5]);
+    assert_eq!(b.data_of(0), want);
+    assert!(b.delivered.last().unwrap().2, "last piece marks the end");
+    assert_eq!(
+        b.events(),
+        [
+            Event::IncomingTransferStarted {
+                transfer_id: 0,
+                total_len: Some(25)
+            },
+            Event::IncomingTransferFinished {
+                transfer_id: 0,
+                len: 25
+            },
+        ]
+    );
+}
+
+#[test]
+fn segment_data_streams_without_buffering() {
+    // A 10 MiB segment fed in 64 KiB reads comes out piece by piece as it arrives.
+    let mut b = passive_established(config("dtn://b/"), 0, 1000);
+    let data = vec![0x5a; 10 * 1024 * 1024];
+    let seg = segment(START | END, 0, &[], &data);
+    let mut pieces = 0;
+    let mut total = 0;
+    for chunk in seg.chunks(65536) {
+        let mut off = 0;
+        while off < chunk.len() {
+            let r = b.s.handle_input(b.now, &chunk[off..]);
+            assert!(r.consumed > 0);
+            off += r.consumed;
+            if let Some(d) = r.data {
+                assert_eq!(d.offset, total as u64);
+                total += d.bytes.len();
+                pieces += 1;
+            }
+        }
+    }
+    assert_eq!(total, data.len());
+    assert!(pieces >= 160);
+    assert_eq!(
+        b.out_msgs(),
+        ["XFER_ACK flags=END|START transfer_id=0 acked_len=10485760"]
+    );
+}
+
+#[test]
+fn transfer_mru_is_enforced() {
+    let cfg = SessionConfig {
+        transfer_mru: 100,
+        ..config("dtn://b/")
+    };
+    // Announced too large: refused before any data is accepted.
+    let mut b = passive_established(cfg.clone(), 0, 1000);
+    let mut tl = [0u8; 8];
+    b.feed(&segment(
+        START,
+        0,
+        &[TransferLength(101).item(false, &mut tl)],
+        &[1; 50],
+    ));
+    b.feed(&segment(END, 0, &[], &[1; 51]));
+    assert_eq!(
+        b.out_msgs(),
+        ["XFER_REFUSE reason=no resources transfer_id=0"]
+    );
+    assert!(b.delivered.is_empty());
+    // No announcement, data grows past the MRU: refused at the segment that exceeds it.
+    let mut b = passive_established(cfg, 0, 1000);
+    b.feed(&segment(START, 0, &[], &[1; 60]));
+    b.feed(&segment(0, 0, &[], &[2; 60]));
+    b.feed(&segment(END, 0, &[], &[3; 10]));
+    assert_eq!(
+        b.out_msgs(),
+        [
+            "XFER_ACK flags=START transfer_id=0 acked_len=60",
+            "XFER_REFUSE reason=no resources transfer_id=0"
+        ]
+    );
+    assert_eq!(b.data_of(0), vec![1; 60]);
+    assert!(b.events().contains(&Event::IncomingTransferRefused {
+        transfer_id: 0,
+        reason: XferRefuseReason::NO_RESOURCES
+    }));
+    // The session carries on with the next transfer.
+    b.feed(&segment(START | END, 1, &[], &[9; 3]));
+    assert_eq!(
+        b.out_msgs(),
+        ["XFER_ACK flags=END|START transfer_id=1 acked_len=3"]
+    );
+    // The sender side refuses to start what the peer cannot take.
+    let mut a = active_established(config("dtn://a/"), 0, 1000);
+    assert_eq!(
+        a.s.start_transfer(Some(1 << 31)),
+        Err(UsageError::TransferTooLarge {
+            len: 1 << 31,
+            mru: 1 << 30
+        })
+    );
+}
+
+#[test]
+fn unknown_critical_transfer_extension_is_refused() {
+    let mut b = passive_established(config("dtn://b/"), 0, 1000);
+    b.feed(&segment(
+        START,
+        0,
+        &[ExtensionItem::new(true, 0x4242, b"?")],
+        &[1; 5],
+    ));
+    b.feed(&segment(END, 0, &[], &[1; 5]));
+    assert_eq!(
+        b.out_msgs(),
+        ["XFER_REFUSE reason=extension failure transfer_id=0"]
+    );
+    assert!(b.delivered.is_empty());
+    b.feed(&segment(
+        START | END,
+        1,
+        &[ExtensionItem::new(false, 0x4242, b"?")],
+        &[1; 5],
+    ));
+    assert_eq!(
+        b.out_msgs(),
+        ["XFER_ACK flags=END|START transfer_id=1 acked_len=5"]
+    );
+}
+
+#[test]
+fn received_refuse_stops_the_transfer_and_clears_pending_acks() {
+    let mut a = active_established(
+        SessionConfig {
+            max_pending_acks: 3,
+            ..config("dtn://a/")
+        },
+        0,
+        10,
+    );
+    let id = a.s.start_transfer(Some(100)).unwrap();
+    let data = bundle(100, 0);
+    let mut out = [0u8; 256];
+    let mut off = 0;
+    for _ in 0..3 {
+        off +=
+            a.s.frame_segment(id, &data[off..], true, &mut out)
+                .unwrap()
+                .0;
+    }
+    assert_eq!(
+        a.s.frame_segment(id, &data[off..], true, &mut out),
+        Err(SegmentError::Usage(UsageError::AckBacklogFull))
+    );
+    a.feed(&msg(XferRefuse {
+        reason: XferRefuseReason::COMPLETED,
+        transfer_id: id,
+    }
+    .into()));
+    assert_eq!(
+        a.events(),
+        [Event::OutgoingRefused {
+            transfer_id: id,
+            reason: XferRefuseReason::COMPLETED
+        }]
+    );
+    assert_eq!(
+        a.s.frame_segment(id, &data[off..], true, &mut out),
+        Err(SegmentError::Usage(UsageError::UnknownTransfer(id)))
+    );
+    // Late acks for the refused transfer are ignored, not rejected.
+    a.feed(&msg(XferAck {
+        flags: SegmentFlags::START,
+        transfer_id: id,
+        acked_len: 10,
+    }
+    .into()));
+    assert!(a.out().is_empty());
+    assert!(a.events().is_empty());
+    // The ack ring was cleared: a new transfer can use all of it.
+    let id2 = a.s.start_transfer(Some(30)).unwrap();
+    let mut off = 0;
+    for _ in 0..3 {
+        off +=
+            a.s.frame_segment(id2, &data[off..30], true, &mut out)
+                .unwrap()
+                .0;
+    }
+    assert_eq!(off, 30);
+}
+
+#[test]
+fn start_out_of_order_never_splices_transfers() {
+    let mut b = passive_established(config("dtn://b/"), 0, 1000);
+    b.feed(&segment(START, 0, &[], b"aaa"));
+    // A second START for transfer 0 while it is in progress.
+    b.feed(&segment(START, 0, &[], b"bbb"));
+    b.feed(&segment(END, 0, &[], b"ccc"));
+    assert_eq!(
+        b.out_msgs(),
+        [
+            "XFER_ACK flags=START transfer_id=0 acked_len=3",
+            "XFER_REFUSE reason=not acceptable transfer_id=0"
+        ]
+    );
+    assert_eq!(b.data_of(0), b"aaa");
+    assert!(b.events().contains(&Event::IncomingTransferRefused {
+        transfer_id: 0,
+        reason: XferRefuseReason::NOT_ACCEPTABLE
+    }));
+    // A continuation for a transfer that never started.
+    b.feed(&segment(0, 5, &[], b"xxx"));
+    b.feed(&segment(END, 5, &[], b"yyy"));
+    assert_eq!(
+        b.out_msgs(),
+        ["XFER_REFUSE reason=not acceptable transfer_id=5"]
+    );
+    assert!(b.data_of(5).is_empty());
+    // The next well-formed transfer is unaffected.
+    b.feed(&segment(START | END, 6, &[], b"ok"));
+    assert_eq!(b.data_of(6), b"ok");
+}
+
+#[test]
+fn zero_peer_segment_mru_never_loops() {
+    let mut a = active_established(config("dtn://a/"), 0, 0);
+    assert_eq!(a.s.peer_segment_mru(), Some(0));
+    assert_eq!(
+        a.s.start_transfer(Some(10)),
+        Err(UsageError::PeerAcceptsNoData)
+    );
+    // And a non-final empty segment is never framed, whatever the MRU.
+    let mut a = active_established(config("dtn://a/"), 0, 10);
+    let id = a.s.start_transfer(None).unwrap();
+    let mut out = [0u8; 64];
+    assert_eq!(
+        a.s.encode_segment_header(id, 0, false, &mut out),
+        Err(SegmentError::Usage(UsageError::EmptySegment))
+    );
+    // A pair whose receiver advertises MRU 0: the sender reports the error at once.
+    let mut p = pair_with(
+        config("dtn://a/"),
+        SessionConfig {
+            segment_mru: 0,
+            ..config("dtn://b/")
+        },
+        1,
+    );
+    p.a.send(vec![1, 2, 3]);
+    establish(&mut p);
+    p.settle();
+    assert_eq!(
+        p.a.errors,
+        [SegmentError::Usage(UsageError::PeerAcceptsNoData)]
+    );
+    let sent = p.sent_a;
+    p.sleep(Duration::from_secs(1));
+    p.settle();
+    assert_eq!(p.sent_a, sent, "no endless empty segments");
+}
+
+#[test]
+fn peer_segment_larger_than_our_mru_is_refused() {
+    let mut b = passive_established(
+        SessionConfig {
+            segment_mru: 8,
+            ..config("dtn://b/")
+        },
+        0,
+        1000,
+    );
+    b.feed(&segment(START, 0, &[], &[1; 9]));
+    b.feed(&segment(END, 0, &[], &[1; 2]));
+    assert_eq!(
+        b.out_msgs(),
+        ["XFER_REFUSE reason=not acceptable transfer_id=0"]
+    );
+    assert!(b.delivered.is_empty());
+    b.feed(&segment(START | END, 1, &[], &[1; 8]));
+    assert_eq!(
+        b.out_msgs(),
+        ["XFER_ACK flags=END|START transfer_id=1 acked_len=8"]
+    );
+}
+
+#[test]
+fn outgoing_transfers_do_not_interleave() {
+    let mut a = active_established(config("dtn://a/"), 0, 10);
+    let t0 = a.s.start_transfer(None).unwrap();
+    let t1 = a.s.start_transfer(None).unwrap();
+    assert_eq!((t0, t1), (0, 1));
+    let mut out = [0u8; 64];
+    a.s.frame_segment(t0, &[1; 20], true, &mut out).unwrap();
+    assert_eq!(
+        a.s.frame_segment(t1, &[1; 5], true, &mut out),
+        Err(SegmentError::Usage(UsageError::Interleaved(0)))
+    );
+    a.s.frame_segment(t0, &[1; 10], true, &mut out).unwrap();
+    a.s.frame_segment(t1, &[1; 5], true, &mut out).unwrap();
+}
+
+#[test]
+fn application_refuses_an_incoming_transfer() {
+    let mut b = passive_established(config("dtn://b/"), 0, 1000);
+    b.feed(&segment(START, 0, &[], b"abc"));
+    let _ = b.out();
+    b.s.refuse_transfer(0, XferRefuseReason::COMPLETED).unwrap();
+    b.feed(&segment(0, 0, &[], b"def"));
+    b.feed(&segment(END, 0, &[], b"ghi"));
+    assert_eq!(b.out_msgs(), ["XFER_REFUSE reason=completed transfer_id=0"]);
+    assert_eq!(b.data_of(0), b"abc");
+    assert_eq!(
+        b.s.refuse_transfer(0, XferRefuseReason::COMPLETED),
+        Err(UsageError::UnknownTransfer(0))
+    );
+}
+
+#[test]
+fn adaptive_segment_size_follows_the_target_ack_time() {
+    let mut a = active_established(
+        SessionConfig {
+            tx_segment_size: 4096,
+            modulate_target_ack_time: Some(Duration::from_millis(100)),
+            ..config("dtn://a/")
+        },
+        0,
+        10_000,
+    );
+    let id = a.s.start_transfer(None).unwrap();
+    let mut out = vec![0u8; 20_000];
+    let data = bundle(100_000, 0);
+    let mut sent = 0u64;
+    let mut sizes = vec![];
+    for step in 0..8 {
+        let (c, _) =
+            a.s.frame_segment(id, &data[sent as usize..], false, &mut out)
+                .unwrap();
+        sizes.push(c);
+        sent += c as u64;
+        a.now += Duration::from_millis(if step < 4 { 10 } else { 500 });
+        let flags = if step == 0 {
+            SegmentFlags::START
+        } else {
+            SegmentFlags::EMPTY
+        };
+        a.feed(&msg(XferAck {
+            flags,
+            transfer_id: id,
+            acked_len: sent,
+        }
+        .into()));
+    }
+    // Fast acks grow it up to the peer MRU; slow acks shrink it toward the floor.
+    assert_eq!(sizes[..4], [4096, 8192, 10_000, 10_000]);
+    assert_eq!(sizes[4..], [10_000, 5000, 2500, 1250]);
+    assert!(a.s.tx_segment_size() >= crate::tcpcl::session::MIN_ADAPTIVE_SEGMENT);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Random bundle sizes both ways, random chunking and random pauses: every byte
+    /// arrives once, in order, and both sides end with a clean SESS_TERM exchange.
+    #[test]
+    fn random_bundles_arrive_exactly_once(
+        seed in any::<u64>(),
+        a_sizes in proptest::collection::vec(0usize..20_000, 0..5),
+        b_sizes in proptest::collection::vec(0usize..20_000, 0..5),
+        seg in 1u64..5000,
+        chunk in 1usize..3000,
+        keepalive in 0u16..3,
+        pauses in proptest::collection::vec(0u64..1500, 0..6),
+    ) {
+        let cfg = |n: &str| SessionConfig {
+            tx_segment_size: seg,
+            keepalive_interval: keepalive,
+            max_pending_acks: 8,
+            ..config(n)
+        };
+        let mut p = pair_with(cfg("dtn://a/"), cfg("dtn://b/"), seed);
+        p.max_chunk = chunk;
+        let a_bundles: Vec<_> = a_sizes.iter().enumerate().map(|(i, &n)| bundle(n, i as u8)).collect();
+        let b_bundles: Vec<_> = b_sizes.iter().enumerate().map(|(i, &n)| bundle(n, 0x40 | i as u8)).collect();
+        for b in &a_bundles { p.a.send(b.clone()); }
+        for b in &b_bundles { p.b.send(b.clone()); }
+        for ms in pauses {
+            for _ in 0..3 { p.step(); }
+            p.sleep(Duration::from_millis(ms));
+        }
+        p.run_until(Duration::from_secs(120), |p| p.a.all_sent_and_acked() && p.b.all_sent_and_acked());
+        p.a.terminate_when_idle = Some(crate::tcpcl::SessTermReason::UNKNOWN);
+        p.run_until(Duration::from_secs(120), |p| p.both_closed());
+        let got_b: Vec<_> = p.received_b.complete.iter().map(|(_, d)| d.clone()).collect();
+        let got_a: Vec<_> = p.received_a.complete.iter().map(|(_, d)| d.clone()).collect();
+        prop_assert_eq!(got_b, a_bundles);
+        prop_assert_eq!(got_a, b_bundles);
+        let clean = |s: &Session| matches!(s.close_reason(), Some(crate::tcpcl::CloseReason::Terminated { .. }));
+        prop_assert!(clean(&p.a.session), "{}", p.transcript_text());
+        prop_assert!(clean(&p.b.session), "{}", p.transcript_text());
+    }
+}
