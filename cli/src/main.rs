@@ -1,7 +1,11 @@
 //! The `proto` command: send, listen, decode, bench and demo for COTP over TPKT
 //! (RFC 1006 / X.224 class 0) and TCPCLv4 (RFC 9174).
 
+mod arrivals;
+mod cotp;
 mod decode;
+mod progress;
+mod shutdown;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -16,6 +20,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// COTP over TPKT (RFC 1006 / X.224 class 0): listen and send.
+    #[command(subcommand)]
+    Cotp(cotp::CotpCommand),
     /// Decode captured bytes into a readable tree (or JSON).
     Decode(decode::DecodeArgs),
 }
@@ -24,6 +31,7 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Cotp(cmd) => cotp::run(cmd).map(|()| true),
         Command::Decode(args) => decode::run(args),
     };
     match result {

@@ -1,0 +1,175 @@
+//! What `listen` does with each message or bundle that arrives: an atomic file in
+//! `--out-dir`, one line on stdout (time, peer, size, SHA-256), and the `--count` limit.
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+/// Records arrivals for one listener.
+#[derive(Debug)]
+pub(crate) struct Arrivals {
+    out_dir: Option<PathBuf>,
+    prefix: &'static str,
+    seq: AtomicU64,
+    limit: Option<u64>,
+    stdout: Mutex<()>,
+}
+
+impl Arrivals {
+    /// Arrivals named `{prefix}-{seq:06}.bin` in `out_dir` (created if missing).
+    pub(crate) fn new(
+        prefix: &'static str,
+        out_dir: Option<PathBuf>,
+        limit: Option<u64>,
+    ) -> Result<Self> {
+        if let Some(d) = &out_dir {
+            fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        Ok(Arrivals {
+            out_dir,
+            prefix,
+            seq: AtomicU64::new(0),
+            limit,
+            stdout: Mutex::new(()),
+        })
+    }
+
+    /// Reserves the next sequence number; `None` once `--count` arrivals were taken.
+    pub(crate) fn next_seq(&self) -> Option<u64> {
+        let n = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        match self.limit {
+            Some(l) if n > l => None,
+            _ => Some(n),
+        }
+    }
+
+    /// How many arrivals were recorded.
+    pub(crate) fn count(&self) -> u64 {
+        let n = self.seq.load(Ordering::SeqCst);
+        self.limit.map_or(n, |l| n.min(l))
+    }
+
+    /// Whether `--count` is reached.
+    pub(crate) fn done(&self) -> bool {
+        self.limit
+            .is_some_and(|l| self.seq.load(Ordering::SeqCst) >= l)
+    }
+
+    /// The final path of arrival `seq`, if an output directory is set.
+    pub(crate) fn path_for(&self, seq: u64) -> Option<PathBuf> {
+        self.out_dir
+            .as_ref()
+            .map(|d| d.join(format!("{}-{seq:06}.bin", self.prefix)))
+    }
+
+    /// A temporary path next to the final one: a partial file is never visible under
+    /// the final name.
+    pub(crate) fn temp_path_for(&self, seq: u64) -> Option<PathBuf> {
+        self.out_dir
+            .as_ref()
+            .map(|d| d.join(format!(".{}-{seq:06}.part", self.prefix)))
+    }
+
+    /// Stores a whole message and prints its line.
+    pub(crate) fn record_bytes(&self, seq: u64, peer: &str, data: &[u8]) -> Result<()> {
+        if let (Some(tmp), Some(dst)) = (self.temp_path_for(seq), self.path_for(seq)) {
+            write_atomic(&tmp, &dst, data)?;
+        }
+        self.print(seq, peer, data.len() as u64, &sha256_hex(data));
+        Ok(())
+    }
+
+    /// Prints one arrival line.
+    pub(crate) fn print(&self, seq: u64, peer: &str, size: u64, sha256: &str) {
+        let _guard = self.stdout.lock();
+        let file = self
+            .path_for(seq)
+            .map(|p| format!(" file={}", p.display()))
+            .unwrap_or_default();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "{} #{seq} from {peer} {size} bytes sha256={sha256}{file}",
+            rfc3339(SystemTime::now())
+        );
+        let _ = out.flush();
+    }
+}
+
+fn write_atomic(tmp: &Path, dst: &Path, data: &[u8]) -> Result<()> {
+    let mut f = fs::File::create(tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(data)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.sync_all().ok();
+    fs::rename(tmp, dst).with_context(|| format!("renaming to {}", dst.display()))?;
+    Ok(())
+}
+
+/// Lower-case hex SHA-256.
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    hex_digest(Sha256::digest(data).as_slice())
+}
+
+/// Lower-case hex of a digest.
+pub(crate) fn hex_digest(d: &[u8]) -> String {
+    d.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for `t`.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn dates() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_000_000_123);
+        assert_eq!(rfc3339(t), "2026-11-18T11:06:40.123Z");
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn count_limit() {
+        let a = Arrivals::new("x", None, Some(2)).unwrap();
+        assert_eq!(a.next_seq(), Some(1));
+        assert!(!a.done());
+        assert_eq!(a.next_seq(), Some(2));
+        assert!(a.done());
+        assert_eq!(a.next_seq(), None);
+        assert_eq!(a.count(), 2);
+    }
+}
