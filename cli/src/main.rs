@@ -2,6 +2,7 @@
 //! (RFC 1006 / X.224 class 0) and TCPCLv4 (RFC 9174).
 
 mod arrivals;
+mod bench;
 mod cotp;
 mod decode;
 mod progress;
@@ -25,6 +26,8 @@ enum Command {
     Cotp(cotp::CotpCommand),
     /// Decode captured bytes into a readable tree (or JSON).
     Decode(decode::DecodeArgs),
+    /// Measure throughput, latency and setup rate against plain TCP in the same run.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Cotp(cmd) => cotp::run(cmd).map(|()| true),
         Command::Decode(args) => decode::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -187,6 +187,8 @@ pub struct Connection<S: Stream = TcpStream> {
     partial: Vec<u8>,
     /// The DT being reassembled for `receive_tpdu`.
     partial_dt: Option<Vec<u8>>,
+    /// The read timeout last set on the stream (`Some(None)`: blocking).
+    read_timeout: Option<Option<Duration>>,
 }
 
 enum Want {
@@ -289,6 +291,7 @@ impl<S: Stream> Connection<S> {
             eof: false,
             partial: Vec::new(),
             partial_dt: None,
+            read_timeout: None,
         };
         c.flush_control()?;
         if !c.core.is_open() {
@@ -329,17 +332,51 @@ impl<S: Stream> Connection<S> {
     pub fn send_data(&mut self, data: &[u8]) -> Result<()> {
         self.flush_control()?;
         self.check_open()?;
-        let mut off = 0;
-        while off < data.len() {
-            let f = self.core.frame_data(&data[off..], true, &mut self.wbuf)?;
-            write_all(&mut self.stream, &self.wbuf[..f.written])?;
-            off += f.consumed;
-        }
         if data.is_empty() {
-            // Mirrors the core's refusal: class 0 has no empty DT.
+            // Surfaces the core's refusal: class 0 has no empty DT.
             self.core.frame_data(data, true, &mut self.wbuf)?;
         }
+        let mut off = 0;
+        while off < data.len() {
+            off += self.write_dts(&data[off..], true)?;
+        }
         Ok(())
+    }
+
+    /// Writes whole DTs carrying the start of `data` (all of it when `end_of_message`;
+    /// otherwise only full-size DTs) and returns how many bytes they carried.
+    fn write_dts(&mut self, data: &[u8], end_of_message: bool) -> Result<usize> {
+        if !self.stream.gathers_writes() {
+            let f = self.core.frame_data(data, end_of_message, &mut self.wbuf)?;
+            write_all(&mut self.stream, &self.wbuf[..f.written])?;
+            return Ok(f.consumed);
+        }
+        // Gather write: headers from a small array, payload straight from `data`, so
+        // the payload is never copied. 32 DTs per system call.
+        const BATCH: usize = 32;
+        let max = self.core.max_dt_payload();
+        let mut headers = [[0u8; 7]; BATCH];
+        let mut spans = [(0usize, 0usize); BATCH];
+        let mut count = 0;
+        let mut off = 0;
+        while count < BATCH && off < data.len() {
+            let take = (data.len() - off).min(max);
+            if !end_of_message && take < max {
+                break;
+            }
+            let eot = end_of_message && off + take == data.len();
+            headers[count] = proto_core::cotp::class0_dt_frame_header(take, eot)?;
+            spans[count] = (off, off + take);
+            count += 1;
+            off += take;
+        }
+        let mut slices: Vec<io::IoSlice<'_>> = Vec::with_capacity(count * 2);
+        for (h, &(a, b)) in headers.iter().zip(&spans).take(count) {
+            slices.push(io::IoSlice::new(h));
+            slices.push(io::IoSlice::new(&data[a..b]));
+        }
+        write_all_vectored(&mut self.stream, &mut slices)?;
+        Ok(off)
     }
 
     /// Sends everything `reader` yields as one message, streaming it: the message is
@@ -366,11 +403,17 @@ impl<S: Stream> Connection<S> {
                 return Ok(total);
             }
             // Without EOF only whole DTs are framed; the tail waits for more input.
-            let f = self.core.frame_data(&buf[..filled], eof, &mut self.wbuf)?;
-            write_all(&mut self.stream, &self.wbuf[..f.written])?;
-            buf.copy_within(f.consumed..filled, 0);
-            filled -= f.consumed;
-            total += f.consumed as u64;
+            let mut consumed = 0;
+            loop {
+                let n = self.write_dts(&buf[consumed..filled], eof)?;
+                consumed += n;
+                if n == 0 || consumed == filled {
+                    break;
+                }
+            }
+            buf.copy_within(consumed..filled, 0);
+            filled -= consumed;
+            total += consumed as u64;
             if eof && filled == 0 {
                 return Ok(total);
             }
@@ -461,7 +504,11 @@ impl<S: Stream> Connection<S> {
                         Want::Message => {
                             self.partial.extend_from_slice(d.bytes);
                             if d.end_of_message {
-                                done = Some(Got::Message(std::mem::take(&mut self.partial)));
+                                // The next message likely has a similar size: start its
+                                // buffer at this one's capacity instead of regrowing.
+                                let next = Vec::with_capacity(self.partial.capacity());
+                                done =
+                                    Some(Got::Message(std::mem::replace(&mut self.partial, next)));
                             }
                         }
                         Want::Tpdu => {
@@ -546,7 +593,11 @@ impl<S: Stream> Connection<S> {
                 // A zero read timeout means "block forever" to std; keep it positive.
                 (t - now).max(Duration::from_millis(1))
             });
-            self.stream.set_read_timeout(wait)?;
+            if self.read_timeout != Some(wait) {
+                // One system call only when the bound changes, not before every read.
+                self.stream.set_read_timeout(wait)?;
+                self.read_timeout = Some(wait);
+            }
             self.rstart = 0;
             match self.stream.read(&mut self.rbuf) {
                 Ok(0) => {
@@ -594,6 +645,22 @@ impl<S: Stream> Connection<S> {
         }
         Ok(())
     }
+}
+
+fn write_all_vectored<S: Write>(s: &mut S, mut bufs: &mut [io::IoSlice<'_>]) -> Result<()> {
+    let timeout = |e: io::Error| match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout("send"),
+        _ => Error::Io(e),
+    };
+    while !bufs.is_empty() {
+        match s.write_vectored(bufs) {
+            Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
+            Ok(n) => io::IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(timeout(e)),
+        }
+    }
+    Ok(())
 }
 
 fn write_all<S: Write>(s: &mut S, buf: &[u8]) -> Result<()> {

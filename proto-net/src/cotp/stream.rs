@@ -19,6 +19,13 @@ pub trait Stream: Read + Write {
     fn shutdown(&mut self) -> io::Result<()> {
         Ok(())
     }
+
+    /// Whether `write_vectored` sends all its buffers in one call (a socket's writev).
+    /// When true, DT headers and payload go out with one gather write instead of being
+    /// copied into a frame buffer first.
+    fn gathers_writes(&self) -> bool {
+        false
+    }
 }
 
 impl Stream for TcpStream {
@@ -32,6 +39,10 @@ impl Stream for TcpStream {
 
     fn shutdown(&mut self) -> io::Result<()> {
         TcpStream::shutdown(self, std::net::Shutdown::Both)
+    }
+
+    fn gathers_writes(&self) -> bool {
+        true
     }
 }
 
@@ -50,6 +61,10 @@ impl<S: Read> Read for Unbounded<S> {
 impl<S: Write> Write for Unbounded<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.0.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.0.write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -1,0 +1,114 @@
+//! One line (or one JSON object) per scenario: our figure, the same-run baseline and
+//! their ratio.
+
+use serde_json::json;
+
+/// What a figure measures, which decides how the ratio reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Bytes per second: higher is better; ratio = ours / baseline.
+    Throughput,
+    /// Seconds per operation: lower is better; ratio = ours / baseline.
+    Latency,
+    /// Operations per second: higher is better; ratio = ours / baseline.
+    Rate,
+}
+
+/// One measured scenario.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    pub(crate) scenario: String,
+    pub(crate) kind: Kind,
+    pub(crate) ours: f64,
+    pub(crate) baseline: f64,
+    /// Extra figures (p99, bytes, peak RSS, …) for the JSON and the text line.
+    pub(crate) extra: Vec<(&'static str, f64)>,
+    /// The target ratio, and whether higher ratios are better.
+    pub(crate) target: Option<(f64, bool)>,
+}
+
+impl Outcome {
+    pub(crate) fn ratio(&self) -> f64 {
+        if self.baseline == 0.0 {
+            0.0
+        } else {
+            self.ours / self.baseline
+        }
+    }
+
+    pub(crate) fn meets_target(&self) -> Option<bool> {
+        self.target.map(|(t, higher)| {
+            if higher {
+                self.ratio() >= t
+            } else {
+                self.ratio() <= t
+            }
+        })
+    }
+
+    pub(crate) fn text(&self) -> String {
+        let fmt = |v: f64| match self.kind {
+            Kind::Throughput => format!("{:.1} MiB/s", v / (1024.0 * 1024.0)),
+            Kind::Latency => format!("{:.1} µs", v * 1e6),
+            Kind::Rate => format!("{v:.0}/s"),
+        };
+        let target = match (self.target, self.meets_target()) {
+            (Some((t, higher)), Some(ok)) => {
+                format!(
+                    " (target {} {t:.2}: {})",
+                    if higher { "≥" } else { "≤" },
+                    if ok { "met" } else { "MISSED" }
+                )
+            }
+            _ => String::new(),
+        };
+        let extra: Vec<String> = self
+            .extra
+            .iter()
+            .map(|(k, v)| match *k {
+                k if k.ends_with("_s") => format!("{k}={:.1}µs", v * 1e6),
+                k => format!("{k}={v:.0}"),
+            })
+            .collect();
+        format!(
+            "{:<16} ours {:>14}  baseline {:>14}  ratio {:.3}{target}{}",
+            self.scenario,
+            fmt(self.ours),
+            fmt(self.baseline),
+            self.ratio(),
+            if extra.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", extra.join(" "))
+            }
+        )
+    }
+
+    pub(crate) fn json(&self) -> serde_json::Value {
+        let mut v = json!({
+            "scenario": self.scenario,
+            "unit": match self.kind { Kind::Throughput => "bytes/s", Kind::Latency => "s", Kind::Rate => "ops/s" },
+            "ours": self.ours,
+            "baseline": self.baseline,
+            "ratio": self.ratio(),
+        });
+        if let Some((t, higher)) = self.target {
+            v["target"] =
+                json!({"ratio": t, "higher_is_better": higher, "met": self.meets_target()});
+        }
+        for (k, x) in &self.extra {
+            v[*k] = json!(x);
+        }
+        v
+    }
+}
+
+/// Median and 99th percentile of `samples` (seconds), sorting them in place.
+pub(crate) fn median_p99(samples: &mut [f64]) -> (f64, f64) {
+    if samples.is_empty() {
+        return (0.0, 0.0);
+    }
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99))
+}
