@@ -5,6 +5,7 @@ mod arrivals;
 mod bench;
 mod cotp;
 mod decode;
+mod demo;
 mod progress;
 mod shutdown;
 
@@ -28,6 +29,8 @@ enum Command {
     Decode(decode::DecodeArgs),
     /// Measure throughput, latency and setup rate against plain TCP in the same run.
     Bench(bench::BenchArgs),
+    /// Run both protocols end to end over loopback and verify every byte.
+    Demo,
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         Command::Cotp(cmd) => cotp::run(cmd).map(|()| true),
         Command::Decode(args) => decode::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Demo => demo::run(),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

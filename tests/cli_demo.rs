@@ -1,0 +1,22 @@
+//! `proto demo` runs end to end on a fresh checkout and verifies itself.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+#[test]
+fn demo_succeeds_and_reports_what_it_verified() {
+    let out = Command::new(env!("CARGO_BIN_EXE_proto"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("negotiated TPDU size 1024"), "{stdout}");
+    assert!(stdout.contains("all verified"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("all checks passed"), "{stdout}");
+}
