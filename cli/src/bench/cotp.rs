@@ -64,6 +64,7 @@ pub(crate) fn bulk(total: u64) -> Result<Outcome> {
         baseline,
         extra: vec![("bytes", total as f64)],
         target: Some((0.80, true)),
+        trials: vec![],
     })
 }
 
@@ -106,6 +107,7 @@ pub(crate) fn rtt(rounds: usize) -> Result<Outcome> {
             ("rounds", rounds as f64),
         ],
         target: Some((1.15, false)),
+        trials: vec![],
     })
 }
 
@@ -140,5 +142,6 @@ pub(crate) fn connects(count: usize) -> Result<Outcome> {
         extra: vec![("connections", count as f64)],
         // Session setup within 1.5x of the baseline's time: rate ratio ≥ 1/1.5.
         target: Some((1.0 / 1.5, true)),
+        trials: vec![],
     })
 }

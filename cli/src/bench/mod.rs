@@ -39,6 +39,9 @@ pub(crate) struct BenchArgs {
     /// Connections for the setup-rate scenarios.
     #[arg(long, value_name = "N", default_value_t = 1_000)]
     connections: usize,
+    /// Interleaved trials per scenario; the reported ratio is the median.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    repeat: usize,
     /// One JSON object per scenario instead of text.
     #[arg(long)]
     json: bool,
@@ -55,9 +58,12 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
         outcomes.push(o);
     };
     if matches!(args.suite, Suite::Cotp | Suite::All) {
-        report(cotp::bulk(args.bytes.unwrap_or(256 << 20))?);
-        report(cotp::rtt(args.rounds)?);
-        report(cotp::connects(args.connections)?);
+        let n = args.repeat;
+        report(report::repeat(n, || {
+            cotp::bulk(args.bytes.unwrap_or(256 << 20))
+        })?);
+        report(report::repeat(n, || cotp::rtt(args.rounds))?);
+        report(report::repeat(n, || cotp::connects(args.connections))?);
     }
     if matches!(args.suite, Suite::Tcpcl | Suite::All) {
         let _ = args.tls;

@@ -25,10 +25,17 @@ pub(crate) struct Outcome {
     pub(crate) extra: Vec<(&'static str, f64)>,
     /// The target ratio, and whether higher ratios are better.
     pub(crate) target: Option<(f64, bool)>,
+    /// Per-trial ratios when the scenario ran several interleaved trials; the reported
+    /// ratio is their median.
+    pub(crate) trials: Vec<f64>,
 }
 
 impl Outcome {
     pub(crate) fn ratio(&self) -> f64 {
+        if !self.trials.is_empty() {
+            let mut t = self.trials.clone();
+            return median_p99(&mut t).0;
+        }
         if self.baseline == 0.0 {
             0.0
         } else {
@@ -70,8 +77,13 @@ impl Outcome {
                 k => format!("{k}={v:.0}"),
             })
             .collect();
+        let trials = if self.trials.len() > 1 {
+            format!(" over {} trials", self.trials.len())
+        } else {
+            String::new()
+        };
         format!(
-            "{:<16} ours {:>14}  baseline {:>14}  ratio {:.3}{target}{}",
+            "{:<16} ours {:>14}  baseline {:>14}  ratio {:.3}{trials}{target}{}",
             self.scenario,
             fmt(self.ours),
             fmt(self.baseline),
@@ -92,6 +104,9 @@ impl Outcome {
             "baseline": self.baseline,
             "ratio": self.ratio(),
         });
+        if !self.trials.is_empty() {
+            v["trial_ratios"] = json!(self.trials);
+        }
         if let Some((t, higher)) = self.target {
             v["target"] =
                 json!({"ratio": t, "higher_is_better": higher, "met": self.meets_target()});
@@ -111,4 +126,25 @@ pub(crate) fn median_p99(samples: &mut [f64]) -> (f64, f64) {
     samples.sort_by(f64::total_cmp);
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
     (at(0.5), at(0.99))
+}
+
+/// Runs `trial` `n` times (ours and baseline interleaved inside each trial) and merges
+/// the outcomes: medians of both figures, and the median of the per-trial ratios, which
+/// is robust against a noisy neighbour slowing one trial.
+pub(crate) fn repeat(
+    n: usize,
+    mut trial: impl FnMut() -> anyhow::Result<Outcome>,
+) -> anyhow::Result<Outcome> {
+    let mut runs = Vec::with_capacity(n.max(1));
+    for _ in 0..n.max(1) {
+        runs.push(trial()?);
+    }
+    let mut ours: Vec<f64> = runs.iter().map(|o| o.ours).collect();
+    let mut base: Vec<f64> = runs.iter().map(|o| o.baseline).collect();
+    let trials: Vec<f64> = runs.iter().map(Outcome::ratio).collect();
+    let mut merged = runs.swap_remove(0);
+    merged.ours = median_p99(&mut ours).0;
+    merged.baseline = median_p99(&mut base).0;
+    merged.trials = trials;
+    Ok(merged)
 }

@@ -10,8 +10,12 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-/// Read buffer size; also the size of coalesced writes of DT frames.
+/// Largest read buffer, and the size of coalesced writes of DT frames.
 const IO_BUF: usize = 64 * 1024;
+/// Starting size of the read and control-write buffers. Connections that only exchange
+/// small messages never pay for (and zero) 64 KiB buffers; bulk readers grow to
+/// [`IO_BUF`] after a few full reads.
+const SMALL_BUF: usize = 2048;
 
 /// How to open a connection: the seed API's constructor arguments.
 ///
@@ -283,10 +287,10 @@ impl<S: Stream> Connection<S> {
         let mut c = Connection {
             stream,
             core,
-            rbuf: vec![0; IO_BUF].into_boxed_slice(),
+            rbuf: vec![0; SMALL_BUF].into_boxed_slice(),
             rstart: 0,
             rend: 0,
-            wbuf: vec![0; IO_BUF],
+            wbuf: vec![0; SMALL_BUF],
             timeout,
             eof: false,
             partial: Vec::new(),
@@ -347,6 +351,9 @@ impl<S: Stream> Connection<S> {
     /// otherwise only full-size DTs) and returns how many bytes they carried.
     fn write_dts(&mut self, data: &[u8], end_of_message: bool) -> Result<usize> {
         if !self.stream.gathers_writes() {
+            if self.wbuf.len() < IO_BUF {
+                self.wbuf.resize(IO_BUF, 0);
+            }
             let f = self.core.frame_data(data, end_of_message, &mut self.wbuf)?;
             write_all(&mut self.stream, &self.wbuf[..f.written])?;
             return Ok(f.consumed);
@@ -482,7 +489,17 @@ impl<S: Stream> Connection<S> {
     /// Writes every pending control TPDU.
     fn flush_control(&mut self) -> Result<()> {
         let now = Instant::now();
-        while let Some(n) = self.core.poll_transmit(now, &mut self.wbuf)? {
+        loop {
+            let n = match self.core.poll_transmit(now, &mut self.wbuf) {
+                Ok(Some(n)) => n,
+                Ok(None) => break,
+                Err(proto_core::EncodeError::BufferTooSmall { needed }) => {
+                    // A large raw TPDU: grow once and retry.
+                    self.wbuf.resize(needed, 0);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             write_all(&mut self.stream, &self.wbuf[..n])?;
         }
         Ok(())
@@ -599,6 +616,10 @@ impl<S: Stream> Connection<S> {
                 self.read_timeout = Some(wait);
             }
             self.rstart = 0;
+            if self.rend == self.rbuf.len() && self.rbuf.len() < IO_BUF {
+                // The last read filled the buffer: this is bulk traffic, read more at once.
+                self.rbuf = vec![0; (self.rbuf.len() * 4).min(IO_BUF)].into_boxed_slice();
+            }
             match self.stream.read(&mut self.rbuf) {
                 Ok(0) => {
                     self.rend = 0;
