@@ -130,7 +130,9 @@ pub enum UsageError {
     /// The outgoing transfer table is full.
     #[error("too many outgoing transfers in progress")]
     TooManyTransfers,
-    /// All 2^64 transfer IDs have been used.
+    /// All 2^64 transfer IDs have been used. Unlike other usage errors this changes the
+    /// session: it is now terminating with SESS_TERM Resource Exhaustion (RFC 9174
+    /// §5.2.1).
     #[error("transfer IDs exhausted")]
     TransferIdsExhausted,
     /// The transfer is larger than the peer's Transfer MRU.

@@ -110,8 +110,9 @@ pub enum CloseReason {
     PeerClosed,
     /// The peer's contact header did not start with `dtn!` (closed without reply).
     BadMagic,
-    /// The peer speaks another TCPCL version (answered with SESS_TERM Version
-    /// Mismatch).
+    /// The peer speaks another TCPCL version. A passive side answers with its contact
+    /// header and SESS_TERM Version Mismatch; an active side closes without a reply
+    /// (RFC 9174 §4.3).
     VersionMismatch {
         /// The version byte the peer sent.
         version: u8,

@@ -56,6 +56,21 @@
 //!   its length is unknown, so the stream cannot be parsed any further.
 //! - After the SESS_TERM exchange, once no transfer is in progress, the active side
 //!   closes; the passive side waits up to `sess_term_timeout` for that close.
+//! - Refusal reasons chosen by the core: an announced Transfer Length or accumulated data
+//!   above our Transfer MRU, or too many concurrent incoming transfers, is No Resources;
+//!   data disagreeing with the announced Transfer Length (§5.2.5.1), a malformed
+//!   Transfer Length item, a segment above our Segment MRU, and START/continuation
+//!   disorder are Not Acceptable; an unknown critical transfer extension is Extension
+//!   Failure (§5.2.5); a transfer starting after SESS_TERM is Session Terminating
+//!   (§6.1). Later segments of a refused transfer are refused again with the same
+//!   reason (§5.2.4).
+//! - The receive idle limit is twice the negotiated keepalive interval (§5.1.1); a
+//!   negotiated keepalive of 0 disables both keepalives and that limit. The optional
+//!   `idle_timeout` is the separate §6.2 shutdown of sessions without transfers.
+//! - Only the first Transfer Length item of a transfer is read; a peer sending several
+//!   (§5.2.5.1 forbids it) is tolerated.
+//!
+//! The full requirement-by-requirement mapping is `docs/conformance-tcpcl.md`.
 
 mod config;
 mod event;
@@ -221,7 +236,8 @@ pub struct Session {
     pending_acks: VecDeque<PendingAck>,
     next_tx_id: u64,
     tx_ids_exhausted: bool,
-    refused_rx: Option<u64>,
+    /// The incoming transfer whose remaining segments are refused, and why.
+    refused_rx: Option<(u64, XferRefuseReason)>,
     tx_size: u64,
     last_tx: Instant,
     last_rx: Instant,
@@ -320,7 +336,8 @@ impl Session {
         self.phase == Phase::Established
     }
 
-    /// The peer's node ID from its SESS_INIT, once received.
+    /// The peer's node ID from its SESS_INIT, once received; empty when the peer
+    /// withheld it (a zero-length Node ID, RFC 9174 §4.6).
     pub fn peer_node_id(&self) -> Option<&str> {
         self.negotiated.map(|_| self.peer_node_id.as_str())
     }
@@ -629,6 +646,8 @@ impl Session {
             return Err(UsageError::TooManyTransfers);
         }
         if self.tx_ids_exhausted {
+            // RFC 9174 §5.2.1: the whole 64-bit Transfer ID space is used up.
+            self.start_term(SessTermReason::RESOURCE_EXHAUSTION);
             return Err(UsageError::TransferIdsExhausted);
         }
         let id = self.next_tx_id;
@@ -664,8 +683,11 @@ impl Session {
         usize::try_from(limit).unwrap_or(usize::MAX)
     }
 
-    /// Length of the next segment header of `transfer_id` (larger for the first
-    /// segment, which carries the START flag and extension items).
+    /// Length of the next non-final segment header of `transfer_id` (larger for the
+    /// first segment, which carries the START flag and extension items). It is an upper
+    /// bound for a final segment: a transfer sent in one segment (START and END) omits
+    /// the Transfer Length item. [`Session::encode_segment_header`] returns the exact
+    /// length written.
     pub fn segment_header_len(&self, transfer_id: u64) -> Result<usize, UsageError> {
         let t = self
             .outgoing
@@ -1040,16 +1062,21 @@ impl Session {
     }
 
     /// RFC 9174 §4.3: a passive entity sends its contact header and terminates with
-    /// Version Mismatch; an active entity (whose header is out already) terminates with
-    /// Version Mismatch. The peer speaks another version, so no reply is awaited.
+    /// SESS_TERM Version Mismatch. An active entity (whose header is out already) just
+    /// closes the connection: the peer answered with another version, which could not
+    /// parse a v4 SESS_TERM anyway. The peer speaks another version, so no reply is
+    /// awaited.
     fn version_mismatch(&mut self, version: u8) {
-        if self.side == Side::Passive {
-            self.queue(Control::Contact);
+        match self.side {
+            Side::Passive => {
+                self.queue(Control::Contact);
+                self.fail_close(
+                    CloseReason::VersionMismatch { version },
+                    Some(SessTermReason::VERSION_MISMATCH),
+                );
+            }
+            Side::Active => self.close_now(CloseReason::VersionMismatch { version }),
         }
-        self.fail_close(
-            CloseReason::VersionMismatch { version },
-            Some(SessTermReason::VERSION_MISMATCH),
-        );
     }
 
     fn on_contact(&mut self, h: ContactHeader) {
@@ -1139,7 +1166,8 @@ impl Session {
                 Some(SessTermReason::CONTACT_FAILURE),
             )
         };
-        let failure = if !is_valid_node_id(si.node_id) {
+        // RFC 9174 §4.6: an empty Node ID means the peer withholds it.
+        let failure = if !si.node_id.is_empty() && !is_valid_node_id(si.node_id) {
             Some(fail(ContactFailure::InvalidNodeId))
         } else if let Some(item) = si.extensions.unsupported_critical(|_| false) {
             // RFC 9174 §4.7: an unknown critical session extension is a Contact Failure;
@@ -1148,7 +1176,7 @@ impl Session {
                 item_type: item.item_type,
             }))
         } else if self.config.require_node_authn
-            && !(self.tls && self.cert_ids.iter().any(|c| c == si.node_id))
+            && !(self.tls && self.cert_ids.iter().any(|c| node_ids_match(c, si.node_id)))
         {
             Some(fail(ContactFailure::NodeNotAuthenticated))
         } else {
@@ -1355,11 +1383,24 @@ impl Session {
             self.reject(MsgRejectReason::UNEXPECTED, MessageType::XferSegment);
             return;
         }
+        if let Some((refused, reason)) = self.refused_rx {
+            if refused == id {
+                // RFC 9174 §5.2.4: a segment of a refused transfer (it crossed our
+                // XFER_REFUSE on the wire) is refused again. A START reusing the ID is
+                // no new transfer either: IDs are unique within a session (§5.2.1).
+                self.queue(Control::Refuse(XferRefuse {
+                    reason,
+                    transfer_id: id,
+                }));
+                self.skip_refused(id, flags, reason);
+                return;
+            }
+        }
         let i = if flags.is_start() {
             if let Some(i) = self.incoming.iter().position(|t| t.id == id) {
                 // START on a transfer in progress: never splice the two.
                 self.refuse_incoming(i, XferRefuseReason::NOT_ACCEPTABLE);
-                self.skip_refused(id, flags);
+                self.skip_refused(id, flags, XferRefuseReason::NOT_ACCEPTABLE);
                 return;
             }
             let refuse = if self.term.is_some() {
@@ -1397,9 +1438,6 @@ impl Session {
                 total_len,
             });
             self.incoming.len() - 1
-        } else if self.refused_rx == Some(id) {
-            self.skip_refused(id, flags);
-            return;
         } else if let Some(i) = self.incoming.iter().position(|t| t.id == id) {
             i
         } else {
@@ -1410,18 +1448,20 @@ impl Session {
         let received = self.incoming[i].received;
         let total = self.incoming[i].total_len;
         let new_total = received.checked_add(h.data_len);
+        // RFC 9174 §5.2.5.1: data disagreeing with the announced Total Length is Not
+        // Acceptable, whatever else is wrong with it; checked before the Transfer MRU.
         let refuse = match new_total {
             None => Some(XferRefuseReason::NOT_ACCEPTABLE),
             _ if h.data_len > self.config.segment_mru => Some(XferRefuseReason::NOT_ACCEPTABLE),
-            Some(n) if n > self.config.transfer_mru => Some(XferRefuseReason::NO_RESOURCES),
             Some(n) if total.is_some_and(|t| n > t || (flags.is_end() && n != t)) => {
                 Some(XferRefuseReason::NOT_ACCEPTABLE)
             }
+            Some(n) if n > self.config.transfer_mru => Some(XferRefuseReason::NO_RESOURCES),
             _ => None,
         };
         if let Some(reason) = refuse {
             self.refuse_incoming(i, reason);
-            self.skip_refused(id, flags);
+            self.skip_refused(id, flags, reason);
             return;
         }
         self.rx = Rx::Data {
@@ -1436,9 +1476,10 @@ impl Session {
         self.last_xfer = self.now;
     }
 
-    /// The rest of a refused transfer is discarded until its END segment.
-    fn skip_refused(&mut self, id: u64, flags: SegmentFlags) {
-        self.refused_rx = (!flags.is_end()).then_some(id);
+    /// The rest of a refused transfer is discarded (and refused again, segment by
+    /// segment) until its END segment.
+    fn skip_refused(&mut self, id: u64, flags: SegmentFlags, reason: XferRefuseReason) {
+        self.refused_rx = (!flags.is_end()).then_some((id, reason));
     }
 
     fn refuse_new(&mut self, id: u64, flags: SegmentFlags, reason: XferRefuseReason) {
@@ -1450,7 +1491,7 @@ impl Session {
             transfer_id: id,
             reason,
         });
-        self.skip_refused(id, flags);
+        self.skip_refused(id, flags, reason);
     }
 
     fn refuse_incoming(&mut self, i: usize, reason: XferRefuseReason) {
@@ -1463,7 +1504,7 @@ impl Session {
             transfer_id: t.id,
             reason,
         });
-        self.refused_rx = Some(t.id);
+        self.refused_rx = Some((t.id, reason));
         if let Rx::Data {
             id,
             flags,
@@ -1514,7 +1555,7 @@ impl Session {
                 }
             }
             self.last_xfer = self.now;
-        } else if flags.is_end() && self.refused_rx == Some(id) {
+        } else if flags.is_end() && self.refused_rx.is_some_and(|(r, _)| r == id) {
             self.refused_rx = None;
         }
         self.check_ending();
@@ -1607,7 +1648,8 @@ fn segment_shape<'a>(
     let mut ext = ExtensionItems::EMPTY;
     if !t.started {
         flags = flags | SegmentFlags::START;
-        if t.total_len.is_some() {
+        // RFC 9174 §5.2.5.1: a single-segment transfer carries no Transfer Length.
+        if t.total_len.is_some() && !end {
             ext = ExtensionItems::from_slice(items);
         }
     }
@@ -1615,4 +1657,31 @@ fn segment_shape<'a>(
         flags = flags | SegmentFlags::END;
     }
     (flags, ext)
+}
+
+/// RFC 9174 §4.4.1: NODE-ID matching uses RFC 3986 comparison with scheme-based
+/// normalization: the scheme is case-insensitive, and `ipn` node and service numbers
+/// compare as numbers (`ipn:01.0` is `ipn:1.0`); everything else compares exactly. An
+/// empty Node ID matches nothing.
+fn node_ids_match(cert: &str, peer: &str) -> bool {
+    let (Some((cs, cr)), Some((ps, pr))) = (cert.split_once(':'), peer.split_once(':')) else {
+        return false;
+    };
+    if !cs.eq_ignore_ascii_case(ps) || cr.is_empty() {
+        return false;
+    }
+    if cs.eq_ignore_ascii_case("ipn") {
+        let nums = |s: &str| {
+            let (n, v) = s.split_once('.')?;
+            let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+            if !digits(n) || !digits(v) {
+                return None;
+            }
+            Some((n.parse::<u64>().ok()?, v.parse::<u64>().ok()?))
+        };
+        if let (Some(a), Some(b)) = (nums(cr), nums(pr)) {
+            return a == b;
+        }
+    }
+    cr == pr
 }

@@ -84,12 +84,14 @@ fn passive_answers_v3_with_its_header_and_version_mismatch() {
 }
 
 #[test]
-fn active_answers_other_versions_with_version_mismatch() {
+fn active_closes_on_another_version_without_sess_term() {
+    // RFC 9174 §4.3: the active entity closes the TCP connection; a v3 peer could not
+    // parse a v4 SESS_TERM.
     for version in [3u8, 5, 0xff] {
         let mut a = Raw::new(config("dtn://a/"), Side::Active);
         let _ = a.out();
         a.feed(&[b'd', b't', b'n', b'!', version, 0]);
-        assert_eq!(a.out_msgs(), ["SESS_TERM flags=0 reason=version mismatch"]);
+        assert!(a.out().is_empty());
         assert_eq!(
             a.events(),
             [Event::Closed {
@@ -248,6 +250,76 @@ fn require_tls_against_a_peer_without_tls_is_a_contact_failure() {
                 reason: SessTermReason::CONTACT_FAILURE,
                 by_peer: true
             })
+        );
+    }
+}
+
+#[test]
+fn reserved_contact_flags_are_ignored() {
+    // RFC 9174 §4.2: reserved flag bits are ignored on receipt and never sent.
+    let mut b = Raw::new(config("dtn://b/"), Side::Passive);
+    b.feed(&contact(0xfe));
+    assert_eq!(b.out_msgs(), ["CONTACT v4 flags=0"]);
+    assert_eq!(b.s.state(), State::SessionInit, "no TLS without CAN_TLS");
+    assert!(b.events().is_empty());
+}
+
+#[test]
+fn tls_handshake_failure_closes_without_sess_term() {
+    // RFC 9174 §4.4.3: a failed TLS handshake closes the TCP connection; there is no
+    // session to terminate, so no SESS_TERM goes out (it could not be parsed anyway).
+    let cfg = SessionConfig {
+        can_tls: true,
+        ..config("dtn://b/")
+    };
+    for abort in [true, false] {
+        let mut b = Raw::new(cfg.clone(), Side::Passive);
+        b.feed(&contact(1));
+        let _ = b.out();
+        let _ = b.events();
+        assert_eq!(b.s.state(), State::TlsHandshake);
+        if abort {
+            b.s.close();
+        } else {
+            b.s.terminate(b.now, SessTermReason::CONTACT_FAILURE)
+                .unwrap();
+        }
+        assert!(b.out().is_empty());
+        assert_eq!(
+            b.events(),
+            [Event::Closed {
+                reason: CloseReason::LocalClose
+            }]
+        );
+    }
+}
+
+#[test]
+fn default_contact_timeout_is_at_most_a_minute() {
+    // RFC 9174 §4.1: a contact header reception timeout no longer than 60 s.
+    let d = SessionConfig::default().contact_timeout;
+    assert!(d > Duration::ZERO && d <= Duration::from_secs(60), "{d:?}");
+}
+
+#[test]
+fn passive_answers_unknown_versions_with_version_mismatch() {
+    // RFC 9174 §4.3: a version the passive entity does not implement is answered with
+    // its contact header and SESS_TERM Version Mismatch.
+    for version in [0u8, 5, 0xff] {
+        let mut b = Raw::new(config("dtn://b/"), Side::Passive);
+        b.feed(&[b'd', b't', b'n', b'!', version, 0]);
+        assert_eq!(
+            b.out_msgs(),
+            [
+                "CONTACT v4 flags=0",
+                "SESS_TERM flags=0 reason=version mismatch"
+            ]
+        );
+        assert_eq!(
+            b.events(),
+            [Event::Closed {
+                reason: CloseReason::VersionMismatch { version }
+            }]
         );
     }
 }

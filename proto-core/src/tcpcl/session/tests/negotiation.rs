@@ -179,3 +179,98 @@ fn sess_init_larger_than_the_bound_terminates() {
         }]
     );
 }
+
+#[test]
+fn empty_peer_node_id_is_accepted_unless_node_authn_is_required() {
+    // RFC 9174 §4.6: a zero-length Node ID means the peer withholds it.
+    let mut b = Raw::new(config("dtn://b/"), Side::Passive);
+    b.feed(&contact(0));
+    let _ = b.out();
+    b.feed(&sess_init("", 0, 100, &[]));
+    assert!(b.s.is_established());
+    assert_eq!(b.s.peer_node_id(), Some(""));
+    // With node authentication required, an absent Node ID cannot be authenticated
+    // (§4.4.4.3): Contact Failure.
+    let mut b = Raw::new(
+        SessionConfig {
+            can_tls: true,
+            require_node_authn: true,
+            ..config("dtn://b/")
+        },
+        Side::Passive,
+    );
+    b.feed(&contact(1));
+    let _ = b.out();
+    b.s.tls_established(b.now, &["dtn://a/"]).unwrap();
+    let _ = b.events();
+    b.feed(&sess_init("", 0, 100, &[]));
+    assert_eq!(b.out_msgs(), ["SESS_TERM flags=0 reason=contact failure"]);
+    assert_eq!(
+        b.events(),
+        [Event::Closed {
+            reason: CloseReason::ContactFailure(ContactFailure::NodeNotAuthenticated)
+        }]
+    );
+}
+
+#[test]
+fn malformed_session_extension_block_is_a_contact_failure() {
+    // RFC 9174 §4.6: extension items disagreeing with the Session Extension Length
+    // make the SESS_INIT reception fail.
+    let mut init = vec![0x07, 0, 0];
+    init.extend(100u64.to_be_bytes());
+    init.extend(1000u64.to_be_bytes());
+    init.extend(8u16.to_be_bytes());
+    init.extend(b"dtn://a/");
+    init.extend(5u32.to_be_bytes());
+    init.extend([0x00, 0x00, 0x01, 0x00, 0x0a]); // an item claiming 10 value bytes
+    let (out, ev) = failing_init(init);
+    assert_eq!(out, ["SESS_TERM flags=0 reason=contact failure"]);
+    assert_eq!(
+        ev,
+        [Event::Closed {
+            reason: CloseReason::ContactFailure(ContactFailure::MalformedSessInit)
+        }]
+    );
+}
+
+#[test]
+fn node_id_matching_normalizes_scheme_case_and_ipn_numbers() {
+    // RFC 9174 §4.4.1: RFC 3986 comparison with scheme-based normalization.
+    use crate::tcpcl::session::node_ids_match as m;
+    assert!(m("dtn://a/", "dtn://a/"));
+    assert!(m("DTN://a/", "dtn://a/"));
+    assert!(m("ipn:1.0", "IPN:01.00"));
+    assert!(!m("dtn://a/", "dtn://A/"));
+    assert!(!m("dtn://a/", "dtn://a"));
+    assert!(!m("ipn:1.0", "ipn:1.1"));
+    assert!(!m("ipn:1.0", "ipn:1.0.0"));
+    assert!(!m("dtn://a/", ""));
+    assert!(!m("", ""));
+    // Through a session: the certificate's NODE-ID differs only in scheme case.
+    for seed in SEEDS {
+        let tls = |n: &str, authn: bool| SessionConfig {
+            can_tls: true,
+            require_node_authn: authn,
+            ..config(n)
+        };
+        let mut p = pair_with(tls("ipn:7.0", false), tls("dtn://b/", true), seed);
+        p.b.cert_node_ids = vec!["IPN:007.0".into()];
+        establish(&mut p);
+    }
+}
+
+#[test]
+fn reserved_session_extension_flags_are_ignored() {
+    // RFC 9174 §4.8: reserved item flag bits are ignored; only CRITICAL counts.
+    let mut b = Raw::new(config("dtn://b/"), Side::Passive);
+    b.feed(&contact(0));
+    let _ = b.out();
+    let item = ExtensionItem {
+        flags: crate::tcpcl::ExtensionFlags(0xfe),
+        item_type: 0x7777,
+        value: b"x",
+    };
+    b.feed(&sess_init("dtn://a/", 0, 100, &[item]));
+    assert!(b.s.is_established());
+}

@@ -224,3 +224,16 @@ fn close_is_immediate_and_eof_is_reported() {
     );
     assert_eq!(b.s.handle_input(b.now, b"more").consumed, 4);
 }
+
+#[test]
+fn reserved_sess_term_flags_are_ignored() {
+    // RFC 9174 §6.1: reserved flag bits are ignored; without REPLY this is an initial
+    // SESS_TERM and is answered.
+    let mut b = passive_established(config("dtn://b/"), 0, 1000);
+    b.feed(&msg(SessTerm {
+        flags: SessTermFlags(0xfe),
+        reason: SessTermReason::BUSY,
+    }
+    .into()));
+    assert_eq!(b.out_msgs(), ["SESS_TERM flags=REPLY reason=busy"]);
+}
