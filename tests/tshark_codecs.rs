@@ -116,7 +116,10 @@ use proto_tests::tshark::{
 /// literal.
 fn hex(s: &str) -> Vec<u8> {
     let digits: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    assert!(digits.len() % 2 == 0, "odd number of hex digits in {s:?}");
+    assert!(
+        digits.len().is_multiple_of(2),
+        "odd number of hex digits in {s:?}"
+    );
     (0..digits.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&digits[i..i + 2], 16))

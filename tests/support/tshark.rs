@@ -182,15 +182,26 @@ pub fn peer_available(name: &str) -> Option<PathBuf> {
     resolve_peer(name, find_program(name))
 }
 
-#[allow(clippy::panic)] // The one deliberate panic: CI must not skip silently.
 fn resolve_peer(name: &str, found: Option<PathBuf>) -> Option<PathBuf> {
     if found.is_none() {
-        if peers_required() {
-            panic!("{name} not found on PATH and {REQUIRE_PEERS_ENV}=1 is set");
-        }
-        eprintln!("skipping: {name} not found (set {REQUIRE_PEERS_ENV}=1 to make this fatal)");
+        skip_peer(name, "not found on PATH");
     }
     found
+}
+
+/// The skip policy for a peer that is unusable (`why`, e.g. `not found on PATH` or
+/// `cannot import snap7`): prints `skipping: <name> <why>` to stderr, so the caller can
+/// return early.
+///
+/// # Panics
+///
+/// Deliberately, when `PROTO_REQUIRE_PEERS=1` is set: CI must not skip silently.
+#[allow(clippy::panic)] // The one deliberate panic.
+pub fn skip_peer(name: &str, why: &str) {
+    if peers_required() {
+        panic!("{name} {why} and {REQUIRE_PEERS_ENV}=1 is set");
+    }
+    eprintln!("skipping: {name} {why} (set {REQUIRE_PEERS_ENV}=1 to make this fatal)");
 }
 
 /// Finds tshark (honouring `PROTO_TSHARK`), applying the [`peer_available`] skip policy.

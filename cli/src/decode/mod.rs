@@ -137,7 +137,7 @@ fn parse_hex(text: &str) -> Result<Vec<u8>> {
     if let Some((i, c)) = cleaned.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
         bail!("not a hex digit: {c:?} at position {i} of the hex input");
     }
-    if cleaned.len() % 2 != 0 {
+    if !cleaned.len().is_multiple_of(2) {
         bail!("odd number of hex digits ({})", cleaned.len());
     }
     Ok((0..cleaned.len())

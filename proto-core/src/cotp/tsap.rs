@@ -58,7 +58,7 @@ impl core::str::FromStr for Tsap {
 
     fn from_str(s: &str) -> Result<Tsap, TsapError> {
         let s = s.trim().trim_start_matches("0x");
-        if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(TsapError::BadHex);
         }
         let mut buf = [0u8; Tsap::MAX_LEN];

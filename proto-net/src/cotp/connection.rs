@@ -16,6 +16,8 @@ const IO_BUF: usize = 64 * 1024;
 /// small messages never pay for (and zero) 64 KiB buffers; bulk readers grow to
 /// [`IO_BUF`] after a few full reads.
 const SMALL_BUF: usize = 2048;
+/// How long `close` waits for the peer's answer to the DR (and its FIN).
+const CLOSE_LINGER: Duration = Duration::from_millis(500);
 
 /// How to open a connection: the seed API's constructor arguments.
 ///
@@ -472,6 +474,20 @@ impl<S: Stream> Connection<S> {
     fn finish_close(&mut self) -> Result<()> {
         let flushed = self.flush_control();
         let _ = self.stream.flush();
+        // Half-close and read what the peer still sends (its DC, its FIN) for a short
+        // while: closing a socket with unread input makes the kernel send a RST, which
+        // peers and captures report as an abortive release.
+        if self.stream.shutdown_write().is_ok() && !self.eof {
+            let _ = self.stream.set_read_timeout(Some(CLOSE_LINGER));
+            let deadline = Instant::now() + CLOSE_LINGER;
+            while Instant::now() < deadline {
+                match self.stream.read(&mut self.rbuf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+            self.eof = true;
+        }
         let _ = self.stream.shutdown();
         flushed
     }

@@ -20,6 +20,12 @@ pub trait Stream: Read + Write {
         Ok(())
     }
 
+    /// Closes the sending direction only (a TCP FIN), so the peer's last TPDUs can
+    /// still be read; streams that cannot half-close do nothing.
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Whether `write_vectored` sends all its buffers in one call (a socket's writev).
     /// When true, DT headers and payload go out with one gather write instead of being
     /// copied into a frame buffer first.
@@ -39,6 +45,10 @@ impl Stream for TcpStream {
 
     fn shutdown(&mut self) -> io::Result<()> {
         TcpStream::shutdown(self, std::net::Shutdown::Both)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        TcpStream::shutdown(self, std::net::Shutdown::Write)
     }
 
     fn gathers_writes(&self) -> bool {
