@@ -29,6 +29,8 @@ pub enum Event {
     /// Both SESS_INITs were exchanged; transfers may start.
     SessionEstablished,
     /// The peer started a transfer (its START segment was accepted).
+    /// [`Session::handle_input`](super::Session::handle_input) returns right after it,
+    /// before the segment's data, so the transfer can still be refused.
     IncomingTransferStarted {
         /// The peer's transfer ID.
         transfer_id: u64,

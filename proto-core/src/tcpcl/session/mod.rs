@@ -243,6 +243,8 @@ pub struct Session {
     last_rx: Instant,
     last_xfer: Instant,
     keepalive_queued: bool,
+    /// `handle_input` returns right after a START segment's head was accepted.
+    yield_at_start: bool,
     term: Option<Term>,
     close_deadline: Option<Instant>,
 }
@@ -291,6 +293,7 @@ impl Session {
             last_rx: now,
             last_xfer: now,
             keepalive_queued: false,
+            yield_at_start: false,
             term: None,
             close_deadline: None,
             config,
@@ -479,7 +482,11 @@ impl Session {
     ///
     /// Returns how many bytes were consumed and at most one piece of transfer data,
     /// borrowed from `input`. Call again with the unconsumed rest. While the runtime
-    /// runs the TLS handshake (after [`Event::StartTls`]) nothing is consumed.
+    /// runs the TLS handshake (after [`Event::StartTls`]) nothing is consumed. It also
+    /// returns right after accepting a new incoming transfer's START segment head
+    /// ([`Event::IncomingTransferStarted`]), before any of its data, so the caller can
+    /// [`refuse`](Session::refuse_transfer) even a single-segment transfer before it is
+    /// acknowledged.
     pub fn handle_input<'a>(&mut self, now: Instant, input: &'a [u8]) -> Input<'a> {
         self.now = now;
         let mut pos = 0usize;
@@ -549,6 +556,11 @@ impl Session {
             }
             pos += used;
             self.last_rx = now;
+            if std::mem::take(&mut self.yield_at_start) {
+                // A new incoming transfer: return before its data, so the caller can
+                // refuse it (`refuse_transfer`) before any of it is acknowledged.
+                break;
+            }
         }
         Input {
             consumed: pos,
@@ -1437,6 +1449,7 @@ impl Session {
                 transfer_id: id,
                 total_len,
             });
+            self.yield_at_start = true;
             self.incoming.len() - 1
         } else if let Some(i) = self.incoming.iter().position(|t| t.id == id) {
             i

@@ -1,0 +1,636 @@
+//! The [`Agent`]: listeners, outgoing connections, the session registry, the event
+//! channel, and the agent's lifecycle (graceful `shutdown`, immediate `stop`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use proto_core::tcpcl::{SessTermReason, Session, Side, State};
+
+use super::config::Config;
+use super::error::{Error, Result};
+use super::events::{Event, SessionId};
+use super::io::{reader_main, writer_main};
+use super::runner::{Parts, Runner};
+use super::session::{Info, SessionHandle, Shared};
+use super::sink::{IncomingTransfer, Sink, SinkChooser};
+use super::tls::{TlsContext, TlsSettings, TlsVersion};
+
+/// Options for one outgoing connection.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// Bound on the TCP connect (default: the config's `connect_timeout`).
+    pub timeout: Option<Duration>,
+    /// Local address to bind before connecting (default: the config's
+    /// `connect_local_address`, else any).
+    pub local_addr: Option<SocketAddr>,
+    /// The DNS name used to reach the peer: sent as TLS SNI and used as the DNS-ID
+    /// reference for host authentication. Default: the peer's IP address.
+    pub server_name: Option<String>,
+}
+
+struct ListenerCtl {
+    stop: Arc<AtomicBool>,
+    listener: TcpListener,
+    thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Life {
+    stopped: bool,
+    finished: bool,
+    shutting_down: bool,
+    had_session: bool,
+}
+
+type OnStop = Box<dyn FnOnce() + Send>;
+
+/// State shared by the agent's handles, listeners and session threads.
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) tls: Option<TlsContext>,
+    events_tx: Sender<Event>,
+    events_rx: Receiver<Event>,
+    subscribed: AtomicBool,
+    sink_chooser: RwLock<Option<SinkChooser>>,
+    sessions: Mutex<BTreeMap<SessionId, SessionHandle>>,
+    listeners: Mutex<HashMap<SocketAddr, ListenerCtl>>,
+    next_id: AtomicU64,
+    life: Mutex<Life>,
+    life_cv: Condvar,
+    on_stop: Mutex<Option<OnStop>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Inner {
+    /// Emits an event if anyone subscribed; waits for room (backpressure).
+    pub(crate) fn emit(&self, e: Event) {
+        if self.subscribed.load(Ordering::Acquire) {
+            let _ = self.events_tx.send(e);
+        }
+    }
+
+    /// Emits a progress event if there is room; never waits.
+    pub(crate) fn emit_progress(&self, e: Event) {
+        if self.subscribed.load(Ordering::Acquire) {
+            let _ = self.events_tx.try_send(e);
+        }
+    }
+
+    pub(crate) fn choose_sink(&self, t: &IncomingTransfer) -> Sink {
+        let chooser = self
+            .sink_chooser
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(f) = chooser {
+            return f(t);
+        }
+        match &self.config.recv_dir {
+            Some(dir) => Sink::File(dir.join(format!(
+                "session{}-transfer{}.bundle",
+                t.session.0, t.transfer_id
+            ))),
+            None => Sink::Memory,
+        }
+    }
+
+    /// Removes a closed session from the registry; returns whether none is left.
+    pub(crate) fn unregister(&self, id: SessionId) -> bool {
+        let mut s = lock(&self.sessions);
+        s.remove(&id);
+        s.is_empty()
+    }
+
+    /// After the last session closed: stop if shutting down or `stop_on_close`.
+    pub(crate) fn last_session_closed(&self) {
+        {
+            let stop = {
+                let l = lock(&self.life);
+                l.shutting_down || (self.config.stop_on_close && l.had_session)
+            };
+            if stop {
+                self.mark_stopped();
+            }
+        }
+    }
+
+    fn mark_stopped(&self) {
+        {
+            let mut l = lock(&self.life);
+            if l.stopped {
+                return;
+            }
+            l.stopped = true;
+        }
+        self.emit_progress(Event::AgentStopped);
+        let cb = lock(&self.on_stop).take();
+        if let Some(cb) = cb {
+            cb();
+        }
+        // `run` returns only after the on-stop callback ran.
+        lock(&self.life).finished = true;
+        self.life_cv.notify_all();
+    }
+
+    fn is_stopped(&self) -> bool {
+        lock(&self.life).stopped
+    }
+
+    fn stop_listeners(&self) {
+        let all: Vec<ListenerCtl> = lock(&self.listeners).drain().map(|(_, c)| c).collect();
+        for c in all {
+            halt_listener(c);
+        }
+    }
+
+    fn stop(&self) {
+        self.stop_listeners();
+        let sessions: Vec<SessionHandle> = lock(&self.sessions).values().cloned().collect();
+        for s in sessions {
+            s.close();
+        }
+        self.mark_stopped();
+    }
+
+    /// Registers and starts a session on a connected socket.
+    fn start_session(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        side: Side,
+        server_name: Option<String>,
+    ) -> Result<SessionHandle> {
+        stream.set_nodelay(true)?;
+        let peer_addr = stream.peer_addr()?;
+        let local_addr = stream.local_addr()?;
+        let can_tls = self.config.tls_enable
+            && self
+                .tls
+                .as_ref()
+                .is_some_and(|c| side == Side::Active || c.has_certificate());
+        let cfg = self.config.session_config(can_tls)?;
+        let core = Session::new(cfg, side, Instant::now())?;
+        let id = SessionId(self.next_id.fetch_add(1, Ordering::Relaxed));
+
+        let (reader_tx, reader_rx) = bounded(4);
+        let (directive_tx, directive_rx) = bounded(1);
+        let (pool_tx, pool_rx) = bounded(8);
+        let (job_tx, job_rx) = bounded(4);
+        let (done_tx, done_rx) = bounded(4);
+        let (cmd_tx, cmd_rx) = bounded(16);
+        let (send_tx, send_rx) = bounded(1);
+        let shared = Arc::new(Shared {
+            id,
+            side,
+            peer_addr,
+            local_addr,
+            info: Mutex::new(Info {
+                state: core.state(),
+                params: None,
+                tls: None,
+                close_reason: None,
+                outgoing_pending: 0,
+                incoming_active: 0,
+                done: false,
+                draining: false,
+            }),
+            changed: Condvar::new(),
+            cmd_tx,
+            send_tx,
+        });
+        let handle = SessionHandle {
+            shared: shared.clone(),
+        };
+        {
+            let mut sessions = lock(&self.sessions);
+            let mut life = lock(&self.life);
+            if life.stopped || life.shutting_down {
+                return Err(Error::Stopped);
+            }
+            if sessions.len() >= self.config.max_sessions {
+                return Err(Error::TooManySessions);
+            }
+            life.had_session = true;
+            sessions.insert(id, handle.clone());
+        }
+        let spawn = || -> std::io::Result<()> {
+            let rd = stream.try_clone()?;
+            let wr = stream.try_clone()?;
+            std::thread::Builder::new()
+                .name(format!("tcpcl-{}-rd", id.0))
+                .spawn(move || reader_main(rd, reader_tx, directive_rx, pool_rx))?;
+            std::thread::Builder::new()
+                .name(format!("tcpcl-{}-wr", id.0))
+                .spawn(move || writer_main(wr, job_rx, done_tx))?;
+            let runner = Runner::new(Parts {
+                core,
+                shared,
+                agent: self.clone(),
+                sock: stream,
+                server_name: server_name.unwrap_or_else(|| peer_addr.ip().to_string()),
+                rx: reader_rx,
+                directive_tx,
+                pool_tx,
+                job_tx,
+                done_rx,
+                cmd_rx,
+                send_rx,
+            });
+            std::thread::Builder::new()
+                .name(format!("tcpcl-{}", id.0))
+                .spawn(move || runner.run())?;
+            Ok(())
+        };
+        if let Err(e) = spawn() {
+            lock(&self.sessions).remove(&id);
+            return Err(e.into());
+        }
+        log::debug!("{id}: opened ({side:?}) with {peer_addr}");
+        self.emit(Event::SessionOpened {
+            session: id,
+            peer: peer_addr,
+            side,
+        });
+        Ok(handle)
+    }
+}
+
+fn halt_listener(mut c: ListenerCtl) {
+    c.stop.store(true, Ordering::Release);
+    // Wakes the blocked accept (Linux returns EINVAL from accept on a shut-down
+    // listener); elsewhere a connection to ourselves does it.
+    if socket2::SockRef::from(&c.listener)
+        .shutdown(std::net::Shutdown::Read)
+        .is_err()
+    {
+        if let Ok(a) = c.listener.local_addr() {
+            let _ = TcpStream::connect_timeout(&wake_addr(a), Duration::from_secs(1));
+        }
+    }
+    if let Some(t) = c.thread.take() {
+        let _ = t.join();
+    }
+}
+
+fn wake_addr(a: SocketAddr) -> SocketAddr {
+    let mut w = a;
+    if a.ip().is_unspecified() {
+        w.set_ip(match a {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    w
+}
+
+/// Stops the agent when the last user handle is dropped.
+struct Guard(Arc<Inner>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// A TCPCLv4 agent (the seed's `tcpcl.agent.Agent`): listens, connects, runs one
+/// session per connection and reports what happens on an event channel.
+///
+/// Cheap to clone; the agent stops (as with [`Agent::stop`]) when the last clone is
+/// dropped.
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<Inner>,
+    _guard: Arc<Guard>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("node_id", &self.inner.config.node_id)
+            .field("listening", &self.listen_addrs())
+            .field("sessions", &self.sessions())
+            .finish()
+    }
+}
+
+impl Agent {
+    /// An agent with this configuration. TLS is set up from the `tls_*` options when
+    /// `tls_enable` is set and a CA file is given.
+    pub fn new(config: Config) -> Result<Agent> {
+        let tls = if config.tls_enable && config.tls_ca_file.is_some() {
+            let min_version = match &config.tls_version {
+                Some(v) => v
+                    .parse::<TlsVersion>()
+                    .map_err(|e| Error::Config(e.to_string()))?,
+                None => TlsVersion::default(),
+            };
+            let settings = TlsSettings {
+                ca_file: config.tls_ca_file.clone(),
+                cert_file: config.tls_cert_file.clone(),
+                key_file: config.tls_key_file.clone(),
+                min_version,
+                ciphers: config.tls_ciphers.clone().filter(|c| !c.is_empty()),
+            };
+            Some(TlsContext::new(&settings).map_err(|e| Error::Config(e.to_string()))?)
+        } else {
+            None
+        };
+        Agent::with_tls(config, tls)
+    }
+
+    /// An agent with an explicit TLS context (or none), ignoring the `tls_*` file
+    /// options.
+    pub fn with_tls(config: Config, tls: Option<TlsContext>) -> Result<Agent> {
+        config.validate()?;
+        let can_tls = config.tls_enable && tls.is_some();
+        config.session_config(can_tls)?;
+        let (events_tx, events_rx) = bounded(config.event_capacity.max(1));
+        let inner = Arc::new(Inner {
+            config,
+            tls,
+            events_tx,
+            events_rx,
+            subscribed: AtomicBool::new(false),
+            sink_chooser: RwLock::new(None),
+            sessions: Mutex::new(BTreeMap::new()),
+            listeners: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            life: Mutex::new(Life::default()),
+            life_cv: Condvar::new(),
+            on_stop: Mutex::new(None),
+        });
+        Ok(Agent {
+            _guard: Arc::new(Guard(inner.clone())),
+            inner,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Starts the configured `init_listen` listeners and `init_connect` connections.
+    pub fn start(&self) -> Result<()> {
+        for l in &self.inner.config.init_listen {
+            self.listen((l.address.as_str(), l.port))?;
+        }
+        for c in &self.inner.config.init_connect {
+            self.connect_with(
+                (c.address.as_str(), c.port),
+                ConnectOptions {
+                    server_name: Some(c.address.clone()),
+                    ..ConnectOptions::default()
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The event channel. Events are produced only once this was called; the channel
+    /// is bounded (`event_capacity`): when it is full, sessions wait for the
+    /// application to read (progress events are dropped instead). All clones share
+    /// one stream: each event goes to one receiver.
+    pub fn events(&self) -> Receiver<Event> {
+        self.inner.subscribed.store(true, Ordering::Release);
+        self.inner.events_rx.clone()
+    }
+
+    /// Sets the function that picks a [`Sink`] for each incoming transfer (replacing
+    /// the default: a file in `recv_dir`, else memory).
+    pub fn set_sink_chooser(&self, f: impl Fn(&IncomingTransfer) -> Sink + Send + Sync + 'static) {
+        *self
+            .inner
+            .sink_chooser
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(f));
+    }
+
+    /// Sets a callback run once when the agent stops (the seed's `set_on_stop`).
+    pub fn set_on_stop(&self, f: impl FnOnce() + Send + 'static) {
+        *lock(&self.inner.on_stop) = Some(Box::new(f));
+    }
+
+    /// Listens for incoming sessions on `addr` (the seed's `listen`); returns the bound
+    /// address (useful with port 0).
+    pub fn listen(&self, addr: impl ToSocketAddrs) -> Result<SocketAddr> {
+        if self.inner.is_stopped() {
+            return Err(Error::Stopped);
+        }
+        let listener = TcpListener::bind(addr)?;
+        let local = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let accept_on = listener.try_clone()?;
+        let inner = Arc::downgrade(&self.inner);
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("tcpcl-listen-{}", local.port()))
+            .spawn(move || {
+                for conn in accept_on.incoming() {
+                    if flag.load(Ordering::Acquire) {
+                        break;
+                    }
+                    let Some(inner) = inner.upgrade() else { break };
+                    match conn {
+                        Ok(s) => {
+                            if let Err(e) = inner.start_session(s, Side::Passive, None) {
+                                log::warn!("{local}: incoming session dropped: {e}");
+                            }
+                        }
+                        Err(e) => {
+                            log::warn!("{local}: accept failed: {e}");
+                            if matches!(e.kind(), std::io::ErrorKind::InvalidInput) {
+                                break;
+                            }
+                        }
+                    }
+                }
+            })?;
+        lock(&self.inner.listeners).insert(
+            local,
+            ListenerCtl {
+                stop,
+                listener,
+                thread: Some(thread),
+            },
+        );
+        log::info!("listening on {local}");
+        Ok(local)
+    }
+
+    /// Stops listening on `addr` (the seed's `listen_stop`); sessions already accepted
+    /// continue.
+    pub fn listen_stop(&self, addr: SocketAddr) -> Result<()> {
+        let c = lock(&self.inner.listeners)
+            .remove(&addr)
+            .ok_or(Error::NotListening(addr))?;
+        halt_listener(c);
+        Ok(())
+    }
+
+    /// Addresses currently listened on.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        lock(&self.inner.listeners).keys().copied().collect()
+    }
+
+    /// Connects to a peer (the seed's `connect`). Returns once TCP is connected; the
+    /// session then negotiates on its own thread (see
+    /// [`SessionHandle::wait_established`]).
+    pub fn connect(&self, addr: impl ToSocketAddrs) -> Result<SessionHandle> {
+        self.connect_with(addr, ConnectOptions::default())
+    }
+
+    /// Connects with explicit options (connect timeout, local bind address, TLS
+    /// server name).
+    pub fn connect_with(
+        &self,
+        addr: impl ToSocketAddrs,
+        opts: ConnectOptions,
+    ) -> Result<SessionHandle> {
+        if self.inner.is_stopped() {
+            return Err(Error::Stopped);
+        }
+        let timeout = match opts.timeout {
+            Some(t) => t,
+            None => self.inner.config.connect_timeout()?,
+        };
+        let local = match opts.local_addr {
+            Some(a) => Some(a),
+            None => self.inner.config.local_bind()?,
+        };
+        let mut last = None;
+        for a in addr.to_socket_addrs()? {
+            match connect_one(a, local, timeout) {
+                Ok(s) => return self.inner.start_session(s, Side::Active, opts.server_name),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.map_or_else(
+            || Error::Config("address resolved to nothing".into()),
+            Error::Io,
+        ))
+    }
+
+    /// IDs of all open sessions (the seed's `get_connections`).
+    pub fn sessions(&self) -> Vec<SessionId> {
+        lock(&self.inner.sessions).keys().copied().collect()
+    }
+
+    /// Looks a session up by ID (the seed's `handler_for_path`).
+    pub fn session(&self, id: SessionId) -> Option<SessionHandle> {
+        lock(&self.inner.sessions).get(&id).cloned()
+    }
+
+    /// Handles of all open sessions.
+    pub fn session_handles(&self) -> Vec<SessionHandle> {
+        lock(&self.inner.sessions).values().cloned().collect()
+    }
+
+    /// Gracefully terminates all sessions (the seed's `shutdown`): listeners close,
+    /// every bundle already submitted is delivered, then each session exchanges
+    /// SESS_TERM and closes; the agent stops when the last one has. Returns `true` if
+    /// the agent stopped at once (no sessions), `false` if that takes a while.
+    pub fn shutdown(&self) -> bool {
+        lock(&self.inner.life).shutting_down = true;
+        self.inner.stop_listeners();
+        let sessions = self.session_handles();
+        if sessions.is_empty() {
+            self.inner.mark_stopped();
+            return true;
+        }
+        for s in &sessions {
+            let _ = s.shutdown(SessTermReason::UNKNOWN);
+        }
+        // Sessions may have ended meanwhile.
+        if lock(&self.inner.sessions).is_empty() {
+            self.inner.mark_stopped();
+            return true;
+        }
+        false
+    }
+
+    /// Stops at once (the seed's `stop`): listeners close and every session is closed
+    /// without SESS_TERM.
+    pub fn stop(&self) {
+        self.inner.stop();
+    }
+
+    /// Whether the agent has stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.inner.is_stopped()
+    }
+
+    /// Blocks until the agent stops (the seed's `exec_loop`): by [`Agent::stop`],
+    /// after [`Agent::shutdown`], or with `stop_on_close` when the last session closes.
+    pub fn run(&self) {
+        let mut l = lock(&self.inner.life);
+        while !l.finished {
+            l = self
+                .inner
+                .life_cv
+                .wait(l)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Like [`Agent::run`] with a bound; returns whether the agent stopped.
+    pub fn wait_stopped(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut l = lock(&self.inner.life);
+        while !l.finished {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            l = self
+                .inner
+                .life_cv
+                .wait_timeout(l, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        true
+    }
+
+    /// Waits until every session is closed (after [`Agent::stop`] the session threads
+    /// finish shortly after). Returns whether that happened within `timeout`.
+    pub fn wait_sessions_closed(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        for s in self.session_handles() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if s.wait_closed(left).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Count of sessions in each state (diagnostics).
+    pub fn session_states(&self) -> Vec<(SessionId, State)> {
+        lock(&self.inner.sessions)
+            .iter()
+            .map(|(id, h)| (*id, h.state()))
+            .collect()
+    }
+}
+
+fn connect_one(
+    a: SocketAddr,
+    local: Option<SocketAddr>,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
+    if let Some(l) = local {
+        s.bind(&l.into())?;
+    }
+    s.connect_timeout(&a.into(), timeout)?;
+    Ok(s.into())
+}

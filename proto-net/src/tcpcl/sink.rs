@@ -1,0 +1,120 @@
+//! Where incoming bundles go: the application picks a [`Sink`] per incoming transfer.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use proto_core::tcpcl::XferRefuseReason;
+
+use super::events::{ReceivedBundle, SessionId};
+
+/// An incoming transfer awaiting a sink decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingTransfer {
+    /// The session it arrives on.
+    pub session: SessionId,
+    /// The peer's transfer ID.
+    pub transfer_id: u64,
+    /// Total length, when the peer announced it (Transfer Length extension).
+    pub total_len: Option<u64>,
+    /// The peer's node ID.
+    pub peer_node_id: String,
+}
+
+/// Where an incoming bundle's bytes go.
+pub enum Sink {
+    /// Collect in memory; delivered as [`ReceivedBundle::Bytes`].
+    Memory,
+    /// Stream to this file (created or truncated); delivered as
+    /// [`ReceivedBundle::File`]. The file is removed if the transfer does not complete.
+    File(PathBuf),
+    /// Stream into this writer; delivered as [`ReceivedBundle::Writer`]. On an
+    /// incomplete transfer the writer is dropped without further notice.
+    Writer(Box<dyn Write + Send>),
+    /// Refuse the transfer (XFER_REFUSE with this reason).
+    Refuse(XferRefuseReason),
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sink::Memory => f.write_str("Memory"),
+            Sink::File(p) => f.debug_tuple("File").field(p).finish(),
+            Sink::Writer(_) => f.write_str("Writer(..)"),
+            Sink::Refuse(r) => f.debug_tuple("Refuse").field(r).finish(),
+        }
+    }
+}
+
+/// Picks a sink for each incoming transfer; runs on the session's thread, so it should
+/// return quickly.
+pub type SinkChooser = Arc<dyn Fn(&IncomingTransfer) -> Sink + Send + Sync>;
+
+/// Largest up-front reservation for an in-memory bundle with an announced length; more
+/// grows as data actually arrives, so a false announcement costs nothing.
+const MAX_RESERVE: u64 = 16 << 20;
+
+/// A sink in use for one incoming transfer.
+pub(crate) enum ActiveSink {
+    Memory(Vec<u8>),
+    File(PathBuf, BufWriter<File>),
+    Writer(Box<dyn Write + Send>),
+}
+
+impl ActiveSink {
+    /// Opens the chosen sink; `None` for [`Sink::Refuse`].
+    pub(crate) fn open(
+        sink: Sink,
+        total_len: Option<u64>,
+    ) -> io::Result<Result<ActiveSink, XferRefuseReason>> {
+        Ok(Ok(match sink {
+            Sink::Memory => {
+                let reserve = total_len.unwrap_or(0).min(MAX_RESERVE);
+                ActiveSink::Memory(Vec::with_capacity(usize::try_from(reserve).unwrap_or(0)))
+            }
+            Sink::File(path) => {
+                let f = File::create(&path)?;
+                ActiveSink::File(path, BufWriter::with_capacity(256 << 10, f))
+            }
+            Sink::Writer(w) => ActiveSink::Writer(w),
+            Sink::Refuse(r) => return Ok(Err(r)),
+        }))
+    }
+
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            ActiveSink::Memory(v) => {
+                v.extend_from_slice(bytes);
+                Ok(())
+            }
+            ActiveSink::File(_, w) => w.write_all(bytes),
+            ActiveSink::Writer(w) => w.write_all(bytes),
+        }
+    }
+
+    /// Completes the bundle.
+    pub(crate) fn finish(self) -> io::Result<ReceivedBundle> {
+        match self {
+            ActiveSink::Memory(v) => Ok(ReceivedBundle::Bytes(v)),
+            ActiveSink::File(path, mut w) => {
+                w.flush()?;
+                Ok(ReceivedBundle::File(path))
+            }
+            ActiveSink::Writer(mut w) => {
+                w.flush()?;
+                Ok(ReceivedBundle::Writer)
+            }
+        }
+    }
+
+    /// Abandons an incomplete bundle (a partial file is removed).
+    pub(crate) fn abort(self) {
+        if let ActiveSink::File(path, w) = self {
+            drop(w);
+            if let Err(e) = std::fs::remove_file(&path) {
+                log::debug!("removing partial bundle {}: {e}", path.display());
+            }
+        }
+    }
+}
