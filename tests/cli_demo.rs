@@ -18,5 +18,14 @@ fn demo_succeeds_and_reports_what_it_verified() {
     );
     assert!(stdout.contains("negotiated TPDU size 1024"), "{stdout}");
     assert!(stdout.contains("all verified"), "{stdout}");
+    assert!(stdout.contains("TLSv1_3"), "{stdout}");
+    assert!(
+        stdout.contains("node authentication of the peer: success"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("every byte acknowledged and verified"),
+        "{stdout}"
+    );
     assert!(stdout.trim_end().ends_with("all checks passed"), "{stdout}");
 }

@@ -234,9 +234,11 @@ impl Config {
             .map_err(|_| Error::Config(format!("connect_local_address: bad address {a:?}")))
     }
 
-    /// Checks the configuration (node ID, timers, sizes).
+    /// Checks the configuration (node ID, timers, sizes). Whether TLS is available is
+    /// checked when the agent is built, because a TLS context may be given directly
+    /// ([`Agent::with_tls`](super::Agent::with_tls)) instead of through the `tls_*` files.
     pub fn validate(&self) -> Result<()> {
-        self.session_config(self.tls_enable && self.tls_ca_file.is_some())?;
+        self.session_config(true)?;
         self.connect_timeout()?;
         self.local_bind()?;
         if self.max_sessions == 0 {
