@@ -8,6 +8,7 @@ mod decode;
 mod demo;
 mod progress;
 mod shutdown;
+mod tcpcl;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -25,6 +26,9 @@ enum Command {
     /// COTP over TPKT (RFC 1006 / X.224 class 0): listen and send.
     #[command(subcommand)]
     Cotp(cotp::CotpCommand),
+    /// TCPCLv4 (RFC 9174): listen, send, and certificates for TLS.
+    #[command(subcommand)]
+    Tcpcl(tcpcl::TcpclCommand),
     /// Decode captured bytes into a readable tree (or JSON).
     Decode(decode::DecodeArgs),
     /// Measure throughput, latency and setup rate against plain TCP in the same run.
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Cotp(cmd) => cotp::run(cmd).map(|()| true),
+        Command::Tcpcl(cmd) => tcpcl::run(cmd).map(|()| true),
         Command::Decode(args) => decode::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Demo => demo::run(),
