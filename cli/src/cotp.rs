@@ -52,6 +52,9 @@ pub(crate) struct ListenArgs {
     /// Close connections that receive nothing for this many seconds.
     #[arg(long, value_name = "SECS")]
     inactivity_timeout: Option<u64>,
+    /// Most connections served at once; more are closed on arrival.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_connections: usize,
 }
 
 /// `proto cotp send`.
@@ -128,13 +131,14 @@ fn listen(a: &ListenArgs) -> Result<()> {
     eprintln!("listening for COTP on {local}");
     let arrivals = Arc::new(Arrivals::new("cotp", a.out_dir.clone(), a.count)?);
     let shutdown = Shutdown::install(move || wake(local))?;
-    let mut handlers = Vec::new();
+    let listener = Arc::new(listener);
+    let mut handlers: Vec<std::thread::JoinHandle<()>> = Vec::new();
     loop {
-        let accepted = listener.accept();
+        let accepted = listener.accept_tcp();
         if shutdown.requested() || arrivals.done() {
             break;
         }
-        let (conn, peer) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(x) => x,
             Err(CotpError::Io(e)) => return Err(e).context("accepting"),
             Err(e) => {
@@ -142,10 +146,30 @@ fn listen(a: &ListenArgs) -> Result<()> {
                 continue;
             }
         };
+        handlers.retain(|h| !h.is_finished());
+        if handlers.len() >= a.max_connections {
+            // Closing at once keeps the thread count bounded; the peer sees the TCP
+            // close, which class 0 treats as release.
+            log::warn!(
+                "{peer}: refused, {} connections already open",
+                handlers.len()
+            );
+            continue;
+        }
         log::info!("COTP connection from {peer}");
-        let (arrivals, shutdown, echo) = (Arc::clone(&arrivals), shutdown.clone(), a.echo);
+        let (listener, arrivals, shutdown, echo) = (
+            Arc::clone(&listener),
+            Arc::clone(&arrivals),
+            shutdown.clone(),
+            a.echo,
+        );
         handlers.push(std::thread::spawn(move || {
-            let result = serve(conn, peer, &arrivals, &shutdown, echo);
+            // The handshake runs here, not on the accept loop, so a silent peer only
+            // holds its own thread (until the handshake timeout).
+            let result = listener
+                .handshake(stream)
+                .map_err(anyhow::Error::from)
+                .and_then(|conn| serve(conn, peer, &arrivals, &shutdown, echo));
             if let Err(e) = result {
                 log::info!("{peer}: {e:#}");
             }
@@ -154,7 +178,6 @@ fn listen(a: &ListenArgs) -> Result<()> {
                 wake(local);
             }
         }));
-        handlers.retain(|h| !h.is_finished());
     }
     // Graceful: connections finish the message in progress, then close.
     for h in handlers {

@@ -105,6 +105,13 @@ impl Listener {
         Ok((self.handshake(stream)?, peer))
     }
 
+    /// Accepts the next TCP connection without running the handshake, so a server can
+    /// run [`handshake`](Self::handshake) on the connection's own thread: a peer that
+    /// connects and stays silent then delays nobody else.
+    pub fn accept_tcp(&self) -> Result<(TcpStream, SocketAddr)> {
+        Ok(self.tcp.accept()?)
+    }
+
     /// Runs the passive handshake on an accepted stream.
     pub fn handshake(&self, stream: TcpStream) -> Result<Connection> {
         stream.set_nodelay(true)?;
