@@ -3,9 +3,13 @@
 //! - [`pcap`]: synthesise a libpcap capture of one TCP conversation from payloads.
 //! - [`tshark`]: run tshark over such a capture and query the decoded fields, expert
 //!   items and malformed frames (with the skip policy for missing peers).
-//! - [`peers`]: independent implementations (Python peers in a venv) run as bounded
-//!   subprocesses, and live captures on `lo` checked with tshark, split by sender.
+//! - [`peers`]: independent implementations (Python peers in a venv, dtn7's `dtnd`) run
+//!   as bounded subprocesses, and live captures on `lo` checked with tshark, split by
+//!   sender.
+//! - [`bpv7`]: a minimal BPv7 bundle encoder/decoder (CBOR, CRC-16/CRC-32C) for the
+//!   TCPCL interop tests.
 
+pub mod bpv7;
 pub mod pcap;
 pub mod peers;
 pub mod tshark;
