@@ -5,8 +5,12 @@
 mod cotp;
 mod report;
 mod tcp;
+mod tcpcl;
 
 use anyhow::Result;
+
+/// `tcpcl-many`: sessions, bundles per session and bundle size (200 × 20 × 256 KiB).
+const MANY: (usize, usize, u64) = (200, 20, 256 << 10);
 use report::Outcome;
 
 /// Which scenarios to run.
@@ -27,21 +31,26 @@ pub(crate) struct BenchArgs {
     /// Scenarios to run.
     #[arg(value_enum, default_value = "all")]
     suite: Suite,
-    /// Bytes for the bulk scenarios (default: 256 MiB for COTP, 1 GiB for TCPCL).
+    /// Bytes for the bulk scenarios (default: 256 MiB for COTP, 1 GiB for TCPCL; a
+    /// smaller value also sends fewer bundles per session in `tcpcl-many`).
     #[arg(long, value_name = "N")]
     bytes: Option<u64>,
-    /// Run the TCPCL scenarios over TLS 1.3.
+    /// Run the TCPCL scenarios over TLS 1.3 (certificates generated on the fly;
+    /// baselines through a plain rustls stream pair).
     #[arg(long)]
     tls: bool,
     /// Round trips for the RTT scenarios.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     rounds: usize,
-    /// Connections for the setup-rate scenarios.
+    /// Connections (sessions) for the setup-rate scenarios.
     #[arg(long, value_name = "N", default_value_t = 1_000)]
     connections: usize,
     /// Interleaved trials per scenario; the reported ratio is the median.
     #[arg(long, value_name = "N", default_value_t = 3)]
     repeat: usize,
+    /// Run only the scenarios whose name contains this (e.g. `rtt`, `tcpcl-bulk`).
+    #[arg(long, value_name = "NAME")]
+    only: Option<String>,
     /// One JSON object per scenario instead of text.
     #[arg(long)]
     json: bool,
@@ -57,17 +66,49 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
         }
         outcomes.push(o);
     };
+    let n = args.repeat;
+    let want = |name: &str| args.only.as_deref().is_none_or(|o| name.contains(o));
     if matches!(args.suite, Suite::Cotp | Suite::All) {
-        let n = args.repeat;
-        report(report::repeat(n, || {
-            cotp::bulk(args.bytes.unwrap_or(256 << 20))
-        })?);
-        report(report::repeat(n, || cotp::rtt(args.rounds))?);
-        report(report::repeat(n, || cotp::connects(args.connections))?);
+        if want("cotp-bulk") {
+            report(report::repeat(n, || {
+                cotp::bulk(args.bytes.unwrap_or(256 << 20))
+            })?);
+        }
+        if want("cotp-rtt") {
+            report(report::repeat(n, || cotp::rtt(args.rounds))?);
+        }
+        if want("cotp-connects") {
+            report(report::repeat(n, || cotp::connects(args.connections))?);
+        }
     }
-    if matches!(args.suite, Suite::Tcpcl | Suite::All) {
-        let _ = args.tls;
-        eprintln!("TCPCL scenarios: not built yet (they arrive with the TCPCL agent)");
+    let tcpcl_names = ["tcpcl-bulk", "tcpcl-rtt", "tcpcl-sessions", "tcpcl-many"];
+    if matches!(args.suite, Suite::Tcpcl | Suite::All) && tcpcl_names.iter().any(|s| want(s)) {
+        let setup = tcpcl::Setup::new(args.tls)?;
+        if want("tcpcl-bulk") {
+            report(report::repeat(n, || {
+                tcpcl::bulk(&setup, args.bytes.unwrap_or(1 << 30))
+            })?);
+        }
+        if want("tcpcl-rtt") {
+            report(report::repeat(n, || tcpcl::rtt(&setup, args.rounds))?);
+        }
+        if want("tcpcl-sessions") {
+            report(report::repeat(n, || {
+                tcpcl::sessions(&setup, args.connections)
+            })?);
+        }
+        if want("tcpcl-many") {
+            // With a smaller --bytes, fewer bundles per session (at least one), so
+            // quick runs stay quick.
+            let (conns, per, size) = MANY;
+            let per = match args.bytes {
+                Some(b) => usize::try_from(b / (conns as u64 * size))
+                    .unwrap_or(per)
+                    .clamp(1, per),
+                None => per,
+            };
+            report(report::repeat(n, || tcpcl::many(&setup, conns, per, size))?);
+        }
     }
     Ok(true)
 }

@@ -83,7 +83,7 @@ impl Outcome {
             String::new()
         };
         format!(
-            "{:<16} ours {:>14}  baseline {:>14}  ratio {:.3}{trials}{target}{}",
+            "{:<18} ours {:>14}  baseline {:>14}  ratio {:.3}{trials}{target}{}",
             self.scenario,
             fmt(self.ours),
             fmt(self.baseline),

@@ -4,16 +4,21 @@
 //! None of them touches the session state machine; they exchange buffers with the
 //! session thread over bounded channels, and buffers are recycled.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::ops::Range;
+use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
 use super::tls_glue::{self, SharedTls, TlsStart, TlsUp};
 
-/// Size of the reader's buffers.
-pub(crate) const READ_BUF: usize = 64 << 10;
+/// Size of the reader's first buffers; a read that fills one doubles the size of the
+/// next, up to [`READ_BUF_MAX`] (idle sessions stay small, bulk ones read in big
+/// chunks: fewer hand-overs to the session thread).
+pub(crate) const READ_BUF: usize = 16 << 10;
+/// Largest reader buffer.
+pub(crate) const READ_BUF_MAX: usize = 256 << 10;
 /// Bytes reserved in front of feeder data for the XFER_SEGMENT header.
 pub(crate) const HEADROOM: usize = 64;
 
@@ -54,10 +59,11 @@ pub(crate) fn reader_main(
 ) {
     let mut contact = true;
     let mut tls: Option<SharedTls> = None;
-    let mut raw = tls_glue::RawBuf::new(READ_BUF);
+    let mut raw = tls_glue::RawBuf::new(READ_BUF_MAX);
+    let mut size = READ_BUF;
     loop {
         let mut buf = pool.try_recv().unwrap_or_default();
-        buf.resize(READ_BUF, 0);
+        buf.resize(size, 0);
         let mut wants_write = false;
         let r = match &tls {
             None => loop {
@@ -68,6 +74,9 @@ pub(crate) fn reader_main(
             },
             Some(c) => tls_glue::read_plain(&mut sock, c, &mut raw, &mut buf, &mut wants_write),
         };
+        if matches!(r, Ok(n) if n == buf.len()) {
+            size = (size * 2).min(READ_BUF_MAX);
+        }
         let msg = match r {
             Ok(0) => ReaderMsg::Eof,
             Ok(n) => ReaderMsg::Data(buf, n),
@@ -120,12 +129,24 @@ pub(crate) enum JobKind {
     Control,
     /// One XFER_SEGMENT.
     Data,
+    /// Bytes already encrypted (the rest of a direct write): written as they are.
+    Raw,
+    /// A segment of a shared in-memory bundle: nothing to recycle.
+    Shared,
 }
 
 /// To the writer thread.
 pub(crate) enum WriterJob {
     /// Write `buf[range]`, then hand the buffer back.
     Write(Vec<u8>, Range<usize>, JobKind),
+    /// Write `hdr` followed by `data[range]` in one gather write: one XFER_SEGMENT of
+    /// an in-memory bundle, framed without copying the payload.
+    Segment {
+        hdr: [u8; HEADROOM],
+        hlen: usize,
+        data: Arc<Vec<u8>>,
+        range: Range<usize>,
+    },
     /// TLS is up: encrypt everything from now on.
     SetTls(SharedTls),
     /// Write whatever rustls has pending.
@@ -136,10 +157,29 @@ pub(crate) enum WriterJob {
 
 /// From the writer thread.
 pub(crate) enum WriterDone {
-    /// A `Write` job finished; the buffer comes back.
+    /// A `Write`, `Segment` or `Flush` job finished; the buffer comes back.
     Written(Vec<u8>, JobKind),
     /// Writing failed; the writer has exited.
     Failed(io::Error),
+}
+
+/// Writes all of `parts` with gather writes (`writev`), resuming after short writes.
+pub(crate) fn write_all_parts(sock: &mut TcpStream, parts: &[&[u8]]) -> io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| IoSlice::new(p))
+        .collect();
+    let mut bufs = &mut slices[..];
+    while !bufs.is_empty() {
+        match sock.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn writer_main(
@@ -150,31 +190,41 @@ pub(crate) fn writer_main(
     let mut tls: Option<SharedTls> = None;
     let mut scratch = Vec::new();
     for job in jobs {
-        let r = match job {
+        let (r, back) = match job {
             WriterJob::Write(buf, range, kind) => {
                 let data = buf.get(range).unwrap_or_default();
                 let r = match &tls {
-                    None => sock.write_all(data),
-                    Some(c) => tls_glue::write_plain(&mut sock, c, data, &mut scratch),
-                };
-                match r {
-                    Ok(()) => {
-                        if done.send(WriterDone::Written(buf, kind)).is_err() {
-                            return;
-                        }
-                        Ok(())
+                    Some(c) if kind != JobKind::Raw => {
+                        tls_glue::write_plain(&mut sock, c, &[data], &mut scratch)
                     }
-                    Err(e) => Err(e),
-                }
+                    _ => write_all_parts(&mut sock, &[data]),
+                };
+                (r, Some((buf, kind)))
+            }
+            WriterJob::Segment {
+                hdr,
+                hlen,
+                data,
+                range,
+            } => {
+                let parts = [&hdr[..hlen], data.get(range).unwrap_or_default()];
+                let r = match &tls {
+                    Some(c) => tls_glue::write_plain(&mut sock, c, &parts, &mut scratch),
+                    None => write_all_parts(&mut sock, &parts),
+                };
+                (r, Some((Vec::new(), JobKind::Shared)))
             }
             WriterJob::SetTls(c) => {
                 tls = Some(c);
-                Ok(())
+                (Ok(()), None)
             }
-            WriterJob::Flush => match &tls {
-                Some(c) => tls_glue::write_plain(&mut sock, c, &[], &mut scratch),
-                None => Ok(()),
-            },
+            WriterJob::Flush => {
+                let r = match &tls {
+                    Some(c) => tls_glue::write_plain(&mut sock, c, &[], &mut scratch),
+                    None => Ok(()),
+                };
+                (r, Some((Vec::new(), JobKind::Shared)))
+            }
             WriterJob::Shutdown => {
                 if let Some(c) = &tls {
                     let _ = tls_glue::close_notify(&mut sock, c);
@@ -184,9 +234,18 @@ pub(crate) fn writer_main(
                 return;
             }
         };
-        if let Err(e) = r {
-            let _ = done.send(WriterDone::Failed(e));
-            return;
+        match r {
+            Ok(()) => {
+                if let Some((buf, kind)) = back {
+                    if done.send(WriterDone::Written(buf, kind)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = done.send(WriterDone::Failed(e));
+                return;
+            }
         }
     }
 }

@@ -15,7 +15,7 @@
 //! # Threads
 //!
 //! Each session has a reader thread (blocking reads into recycled buffers, a bounded
-//! channel onward), a writer thread (one job at a time: the session's queued control
+//! channel onward), a writer thread (up to two queued jobs: the session's queued control
 //! messages, else one XFER_SEGMENT), and a session thread that owns the sans-IO
 //! [`proto_core::tcpcl::Session`] and waits in one crossbeam `select!` on incoming
 //! bytes, writer completions, commands, send requests, the outgoing bundle's feeder

@@ -4,9 +4,11 @@
 //! Every wait is one crossbeam `select!` over the reader's chunks, the writer's
 //! completions, commands, send requests, the current outgoing bundle's feeder and
 //! `at(poll_timeout)`. Control messages go to the writer ahead of segment data, and the
-//! writer has at most one job at a time, so an XFER_ACK waits for at most one segment.
+//! writer has at most two jobs queued, so an XFER_ACK waits for at most two segments;
+//! when the writer is idle, small messages are written directly (`write_direct`).
 
 use std::collections::{HashMap, VecDeque};
+use std::io::IoSlice;
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,7 +30,7 @@ use super::io::{
 use super::session::{Command, SendRequest, Shared, Source};
 use super::sink::{ActiveSink, IncomingTransfer};
 use super::tls::authenticate_node;
-use super::tls_glue::{TlsStart, TlsUp};
+use super::tls_glue::{self, SharedTls, TlsStart, TlsUp};
 
 /// Control bytes buffered for the writer before input processing pauses (about 14 000
 /// XFER_ACKs): far more than a conforming peer can have unacknowledged with our ack
@@ -36,6 +38,18 @@ use super::tls_glue::{TlsStart, TlsUp};
 const OUTBOX_LIMIT: usize = 256 << 10;
 /// Most the session waits, once closed, for its last control messages to be written.
 const FLUSH_LIMIT: Duration = Duration::from_secs(5);
+/// Writer jobs queued at once: the next segment is framed while the writer writes the
+/// current one, so the writer never waits for the session thread. A control message
+/// waits behind at most this many segments.
+const MAX_IN_FLIGHT: usize = 2;
+/// Largest message the session thread writes itself when the writer is idle (control
+/// messages, small segments); bigger ones go to the writer.
+const DIRECT_MAX: usize = 16 << 10;
+/// Flags of a direct write: never block, and no SIGPIPE where that can be asked for.
+#[cfg(target_os = "linux")]
+const DIRECT_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+#[cfg(all(unix, not(target_os = "linux")))]
+const DIRECT_FLAGS: libc::c_int = libc::MSG_DONTWAIT;
 
 /// The channels a session thread is built from.
 pub(crate) struct Parts {
@@ -67,10 +81,9 @@ struct Chunk {
 }
 
 enum Src {
-    Bytes {
-        data: Vec<u8>,
-        pos: usize,
-    },
+    /// An in-memory bundle, shared with the writer (segments are gather-written
+    /// straight from it).
+    Bytes { data: Arc<Vec<u8>>, pos: usize },
     Feeder {
         req_tx: Sender<FeedRequest>,
         rx: Receiver<FeedMsg>,
@@ -122,7 +135,13 @@ pub(crate) struct Runner {
     tls_leftover: Option<Vec<u8>>,
     job_tx: Sender<WriterJob>,
     done_rx: Receiver<WriterDone>,
-    writer_busy: bool,
+    /// Writer jobs handed over and not yet reported done.
+    in_flight: usize,
+    /// Writes done by the session thread itself (see `write_direct`).
+    direct_writes: u64,
+    direct_buf: Vec<u8>,
+    /// The TLS connection once up (shared with the reader and writer).
+    tls: Option<SharedTls>,
     writer_alive: bool,
     outbox: Vec<u8>,
     spare: Vec<u8>,
@@ -164,7 +183,10 @@ impl Runner {
             tls_leftover: None,
             job_tx: p.job_tx,
             done_rx: p.done_rx,
-            writer_busy: false,
+            in_flight: 0,
+            direct_writes: 0,
+            direct_buf: Vec::new(),
+            tls: None,
             writer_alive: true,
             outbox: Vec::with_capacity(4096),
             spare: Vec::with_capacity(4096),
@@ -264,26 +286,17 @@ impl Runner {
                 self.reader_open = false;
                 self.core.handle_eof(now);
             }
-            Wake::Writer(Ok(WriterDone::Written(buf, kind))) => {
-                self.writer_busy = false;
-                match kind {
-                    JobKind::Control => {
-                        self.spare = buf;
-                        self.spare.clear();
-                    }
-                    JobKind::Data => self.recycle_data(buf),
-                }
-            }
+            Wake::Writer(Ok(WriterDone::Written(buf, kind))) => self.written(buf, kind),
             Wake::Writer(Ok(WriterDone::Failed(e))) => {
                 self.writer_alive = false;
-                self.writer_busy = false;
+                self.in_flight = 0;
                 self.close_override
                     .get_or_insert(CloseReason::Io(format!("write: {e}")));
                 self.core.close();
             }
             Wake::Writer(Err(_)) => {
                 self.writer_alive = false;
-                self.writer_busy = false;
+                self.in_flight = 0;
                 self.close_override
                     .get_or_insert(CloseReason::Io("writer exited".into()));
                 self.core.close();
@@ -295,6 +308,20 @@ impl Runner {
             Wake::Feed(Ok(m)) => self.on_feed(m),
             Wake::Feed(Err(_)) => self.source_failed("bundle source reader exited".into()),
             Wake::Timer => self.core.handle_timeout(now),
+        }
+    }
+
+    fn written(&mut self, buf: Vec<u8>, kind: JobKind) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        match kind {
+            JobKind::Control | JobKind::Raw => {
+                if buf.capacity() > self.spare.capacity() {
+                    self.spare = buf;
+                    self.spare.clear();
+                }
+            }
+            JobKind::Data => self.recycle_data(buf),
+            JobKind::Shared => {}
         }
     }
 
@@ -330,8 +357,8 @@ impl Runner {
                 self.core.close();
             }
             ReaderMsg::TlsWantsWrite => {
-                if self.writer_alive {
-                    let _ = self.job_tx.send(WriterJob::Flush);
+                if self.writer_alive && self.job_tx.send(WriterJob::Flush).is_ok() {
+                    self.in_flight += 1;
                 }
             }
         }
@@ -389,7 +416,7 @@ impl Runner {
             State::TlsHandshake => {
                 // The passive side's contact header must be on the wire first, and the
                 // writer idle while the reader runs the handshake on the socket.
-                if self.writer_busy || !self.outbox.is_empty() {
+                if self.in_flight > 0 || !self.outbox.is_empty() {
                     return;
                 }
                 let Some(ctx) = self.agent.tls.clone() else {
@@ -422,8 +449,9 @@ impl Runner {
     fn on_tls_up(&mut self, up: TlsUp) {
         let now = Instant::now();
         if self.writer_alive {
-            let _ = self.job_tx.send(WriterJob::SetTls(up.conn));
+            let _ = self.job_tx.send(WriterJob::SetTls(up.conn.clone()));
         }
+        self.tls = Some(up.conn);
         let info = up.info;
         log::debug!(
             "{}: TLS up ({} {}), host authn {}",
@@ -762,6 +790,9 @@ impl Runner {
 
     fn on_send(&mut self, req: SendRequest) {
         let r = self.start_send(req.source);
+        // Publish the pending count first, so a `wait_sent` right after `send_*`
+        // returns cannot miss this bundle.
+        self.publish();
         let _ = req.reply.send(r);
     }
 
@@ -843,7 +874,10 @@ impl Runner {
         };
         let total = q.source.len();
         let src = match q.source {
-            Source::Bytes(data) => Src::Bytes { data, pos: 0 },
+            Source::Bytes(data) => Src::Bytes {
+                data: Arc::new(data),
+                pos: 0,
+            },
             Source::Reader { reader, len } => {
                 let (req_tx, req_rx) = bounded(2);
                 let (out_tx, rx) = bounded(2);
@@ -907,7 +941,11 @@ impl Runner {
     /// Frames the next segment and hands it to the writer, if the writer is idle, no
     /// control message waits, and the core's ack ring has room.
     fn try_send_data(&mut self) {
-        if self.writer_busy || !self.writer_alive || !self.outbox.is_empty() || self.ack_wait {
+        if self.in_flight >= MAX_IN_FLIGHT
+            || !self.writer_alive
+            || !self.outbox.is_empty()
+            || self.ack_wait
+        {
             return;
         }
         if !matches!(self.core.state(), State::Established | State::Ending) {
@@ -921,23 +959,13 @@ impl Runner {
             return;
         };
         let tid = cur.tid;
+        if let Src::Bytes { data, pos } = &cur.src {
+            let (data, pos) = (data.clone(), *pos);
+            return self.send_shared_segment(tid, data, pos, limit_cap);
+        }
         if cur.ready.is_none() {
             match &mut cur.src {
-                Src::Bytes { data, pos } => {
-                    let limit = self.core.segment_limit(tid).min(limit_cap);
-                    let k = limit.min(data.len() - *pos);
-                    let mut buf = self.data_pool.pop().unwrap_or_default();
-                    buf.clear();
-                    buf.resize(HEADROOM, 0);
-                    buf.extend_from_slice(&data[*pos..*pos + k]);
-                    *pos += k;
-                    cur.ready = Some(Chunk {
-                        buf,
-                        start: HEADROOM,
-                        len: k,
-                        last: *pos == data.len(),
-                    });
-                }
+                Src::Bytes { .. } => {}
                 Src::Feeder { rx, .. } => match rx.try_recv() {
                     Ok(FeedMsg::Chunk { buf, len, last }) => {
                         cur.ready = Some(Chunk {
@@ -1024,7 +1052,63 @@ impl Runner {
             .send(WriterJob::Write(chunk.buf, range, JobKind::Data))
             .is_ok()
         {
-            self.writer_busy = true;
+            self.in_flight += 1;
+        }
+    }
+
+    /// Frames the next segment of an in-memory bundle: the header goes in the job, the
+    /// payload is written from the shared bundle (no copy).
+    fn send_shared_segment(&mut self, tid: u64, data: Arc<Vec<u8>>, pos: usize, cap: usize) {
+        let limit = self.core.segment_limit(tid).min(cap);
+        let k = limit.min(data.len() - pos);
+        let end = pos + k == data.len();
+        if k == 0 && !end {
+            return;
+        }
+        let mut hdr = [0u8; HEADROOM];
+        let hlen = match self
+            .core
+            .encode_segment_header(tid, k as u64, end, &mut hdr)
+        {
+            Ok(h) => h,
+            Err(SegmentError::Usage(UsageError::AckBacklogFull)) => {
+                self.ack_wait = true;
+                return;
+            }
+            Err(e) => return self.source_failed(format!("framing failed: {e}")),
+        };
+        let Some(cur) = self.current.as_mut() else {
+            return;
+        };
+        if let Src::Bytes { pos: p, .. } = &mut cur.src {
+            *p = pos + k;
+        }
+        if !cur.started {
+            cur.started = true;
+            let total_len = cur.total;
+            self.agent.emit(Event::TransferStarted {
+                session: self.id,
+                direction: Direction::Outgoing,
+                transfer_id: tid,
+                total_len,
+            });
+        }
+        if end {
+            self.current = None;
+        }
+        if hlen + k <= DIRECT_MAX {
+            if let Some(rest) = self.write_direct(&[&hdr[..hlen], &data[pos..pos + k]]) {
+                return self.hand_rest(rest);
+            }
+        }
+        let job = WriterJob::Segment {
+            hdr,
+            hlen,
+            data,
+            range: pos..pos + k,
+        };
+        if self.job_tx.send(job).is_ok() {
+            self.in_flight += 1;
         }
     }
 
@@ -1067,11 +1151,124 @@ impl Runner {
 
     // ----- the pump ------------------------------------------------------------------
 
+    /// Keeps the writer supplied: up to [`MAX_IN_FLIGHT`] jobs, control messages first.
     fn schedule_writer(&mut self) {
-        if self.writer_busy || !self.writer_alive {
+        while self.writer_alive && self.in_flight < MAX_IN_FLIGHT {
+            let before = (self.in_flight, self.direct_writes);
+            self.schedule_one();
+            if (self.in_flight, self.direct_writes) == before {
+                break;
+            }
+        }
+    }
+
+    /// Whether the session thread may write to the socket itself: the writer is idle,
+    /// and either TLS is up (we hold the connection) or no TLS handshake is pending or
+    /// running (plaintext, as the writer would send it).
+    fn can_write_direct(&self) -> bool {
+        self.writer_alive
+            && self.in_flight == 0
+            && (self.tls.is_some() || self.tls_role.is_none())
+            && !matches!(self.core.state(), State::TlsHandshake)
+    }
+
+    /// Writes `parts` from the session thread without blocking (`MSG_DONTWAIT`), when
+    /// the writer is idle: a small message then costs no thread hop. Returns `None` if
+    /// nothing was written (use the writer), else the bytes the socket did not take
+    /// (already encrypted with TLS), which must go to the writer next, as they are.
+    #[cfg(unix)]
+    fn write_direct(&mut self, parts: &[&[u8]]) -> Option<Vec<u8>> {
+        if !self.can_write_direct() {
+            return None;
+        }
+        let sock = socket2::SockRef::from(&self.sock);
+        let mut bytes = std::mem::take(&mut self.direct_buf);
+        bytes.clear();
+        match &self.tls {
+            Some(conn) => {
+                if tls_glue::encrypt_parts(conn, parts, &mut bytes, |_| Ok(())).is_err() {
+                    // Let the writer meet (and report) the error.
+                    self.direct_buf = bytes;
+                    return None;
+                }
+            }
+            None => {
+                let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+                let sent = loop {
+                    match sock.send_vectored_with_flags(&slices, DIRECT_FLAGS) {
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        r => break r,
+                    }
+                };
+                let n = match sent {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+                    Err(_) => {
+                        self.direct_buf = bytes;
+                        return None;
+                    }
+                };
+                self.direct_writes += 1;
+                let mut skip = n;
+                for p in parts {
+                    let k = skip.min(p.len());
+                    skip -= k;
+                    bytes.extend_from_slice(&p[k..]);
+                }
+                return Some(bytes);
+            }
+        }
+        // TLS: the records are in `bytes`.
+        let sent = loop {
+            match sock.send_with_flags(&bytes, DIRECT_FLAGS) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                r => break r,
+            }
+        };
+        let n = match sent {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            // Encrypted already: the writer must write the records (and meet the error).
+            Err(_) => 0,
+        };
+        self.direct_writes += 1;
+        bytes.drain(..n);
+        Some(bytes)
+    }
+
+    #[cfg(not(unix))]
+    fn write_direct(&mut self, _parts: &[&[u8]]) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// After a direct write: the writer writes what the socket did not take.
+    fn hand_rest(&mut self, rest: Vec<u8>) {
+        if rest.is_empty() {
+            self.direct_buf = rest;
             return;
         }
+        let len = rest.len();
+        if self
+            .job_tx
+            .send(WriterJob::Write(rest, 0..len, JobKind::Raw))
+            .is_ok()
+        {
+            self.in_flight += 1;
+        }
+    }
+
+    fn schedule_one(&mut self) {
         if !self.outbox.is_empty() {
+            if self.in_flight == 0 && self.outbox.len() <= DIRECT_MAX {
+                let out = std::mem::take(&mut self.outbox);
+                let rest = self.write_direct(&[&out]);
+                self.outbox = out;
+                if let Some(rest) = rest {
+                    self.outbox.clear();
+                    self.hand_rest(rest);
+                    return;
+                }
+            }
             let next = std::mem::take(&mut self.spare);
             let buf = std::mem::replace(&mut self.outbox, next);
             let len = buf.len();
@@ -1080,7 +1277,7 @@ impl Runner {
                 .send(WriterJob::Write(buf, 0..len, JobKind::Control))
                 .is_ok()
             {
-                self.writer_busy = true;
+                self.in_flight += 1;
             }
             return;
         }
@@ -1143,10 +1340,12 @@ impl Runner {
         // Write the last control messages (SESS_TERM and its reply), bounded.
         if !self.immediate && self.writer_alive {
             let deadline = Instant::now() + FLUSH_LIMIT;
-            while self.writer_alive && (self.writer_busy || !self.outbox.is_empty()) {
+            while self.writer_alive && (self.in_flight > 0 || !self.outbox.is_empty()) {
                 self.schedule_writer();
                 match self.done_rx.recv_deadline(deadline) {
-                    Ok(WriterDone::Written(..)) => self.writer_busy = false,
+                    Ok(WriterDone::Written(..)) => {
+                        self.in_flight = self.in_flight.saturating_sub(1)
+                    }
                     Ok(WriterDone::Failed(_)) | Err(_) => self.writer_alive = false,
                 }
             }

@@ -172,43 +172,67 @@ pub(crate) fn read_plain(
     }
 }
 
-/// Encrypts `data` and writes the records; the lock is held only while encrypting.
+/// Encrypts `parts` (in order) and writes the records; the lock is held only while
+/// encrypting, and records are written in batches of about 64 KiB (a small part, such
+/// as a segment header, shares a write with what follows). With no parts, writes
+/// whatever rustls has pending.
 pub(crate) fn write_plain(
     sock: &mut TcpStream,
     conn: &SharedTls,
-    mut data: &[u8],
+    parts: &[&[u8]],
     scratch: &mut Vec<u8>,
 ) -> io::Result<()> {
-    const CHUNK: usize = 64 << 10;
-    loop {
+    encrypt_parts(conn, parts, scratch, |buf| sock.write_all(buf))?;
+    if !scratch.is_empty() {
+        sock.write_all(scratch)?;
         scratch.clear();
-        let n = {
-            let mut c = lock(conn);
-            let take = data.len().min(CHUNK);
-            let n = if take > 0 {
-                c.writer().write(&data[..take])?
-            } else {
-                0
+    }
+    Ok(())
+}
+
+/// Encrypts `parts` into `scratch`, handing `flush` the records whenever 64 KiB or more
+/// have accumulated; what is left in `scratch` at the end is the caller's to write.
+pub(crate) fn encrypt_parts(
+    conn: &SharedTls,
+    parts: &[&[u8]],
+    scratch: &mut Vec<u8>,
+    mut flush: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    const CHUNK: usize = 64 << 10;
+    scratch.clear();
+    if parts.iter().all(|p| p.is_empty()) {
+        let mut c = lock(conn);
+        while c.wants_write() {
+            c.write_tls(scratch)?;
+        }
+        return Ok(());
+    }
+    for part in parts {
+        let mut data = *part;
+        while !data.is_empty() {
+            let n = {
+                let mut c = lock(conn);
+                let take = data.len().min(CHUNK);
+                let n = c.writer().write(&data[..take])?;
+                while c.wants_write() {
+                    c.write_tls(scratch)?;
+                }
+                n
             };
-            while c.wants_write() {
-                c.write_tls(scratch)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "TLS connection accepts no more data",
+                ));
             }
-            n
-        };
-        if !scratch.is_empty() {
-            sock.write_all(scratch)?;
-        }
-        data = &data[n..];
-        if data.is_empty() {
-            return Ok(());
-        }
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                "TLS connection accepts no more data",
-            ));
+            data = &data[n..];
+            if scratch.len() >= CHUNK {
+                flush(scratch)?;
+                scratch.clear();
+            }
         }
     }
+    Ok(())
 }
 
 /// Sends close_notify.
