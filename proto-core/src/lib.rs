@@ -2,12 +2,16 @@
 //! framing) and **TCPCLv4** (RFC 9174).
 //!
 //! Nothing in this crate opens a socket, spawns a thread or reads the clock. Codecs
-//! decode by borrowing from the caller's input and encode into the caller's buffer.
+//! decode by borrowing from the caller's input and encode into the caller's buffer;
+//! state machines take input bytes, timer ticks and commands, and hand back events and
+//! output bytes, allocating nothing after construction and handshake.
 //!
 //! - [`wire`]: bounds-checked big-endian reader and writer every codec uses.
 //! - [`tpkt`]: RFC 1006 framing.
-//! - [`cotp`]: X.224 TPDUs and their parameters.
-//! - [`tcpcl`]: RFC 9174 contact header, messages and extension items.
+//! - [`cotp`]: X.224 TPDUs and their parameters, and the class 0 connection state
+//!   machine ([`cotp::connection`]).
+//! - [`tcpcl`]: RFC 9174 contact header, messages and extension items, and the session
+//!   state machine ([`tcpcl::session`]).
 //! - `testing` (feature `testing`): the deterministic pair harness for state-machine tests.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
