@@ -210,3 +210,107 @@ fn usage_errors_exit_2() {
         assert_eq!(s.status.code(), Some(2), "{args:?}");
     }
 }
+
+#[test]
+fn a_message_arriving_when_sigterm_comes_is_still_stored() {
+    use proto_core::cotp::{Data, Tpdu};
+    use proto_net::cotp::{ConnectOptions, Connection};
+    let dir = tmpdir("graceful");
+    let out = dir.join("out");
+    let (child, addr) = listen(&["--out-dir", out.to_str().unwrap()]);
+    let mut conn = Connection::connect(addr.as_str(), ConnectOptions::default()).unwrap();
+    // The first half of a message (a DT without EOT), then the stop signal.
+    conn.send_tpdu(&Tpdu::Data(Data::class0(false, &[1; 700])))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(Duration::from_millis(600));
+    conn.send_tpdu(&Tpdu::Data(Data::class0(true, &[2; 300])))
+        .unwrap();
+    let output = wait_with_timeout(child, Duration::from_secs(10));
+    assert!(output.status.success());
+    let files: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let stored = std::fs::read(files[0].as_ref().unwrap().path()).unwrap();
+    assert_eq!(stored.len(), 1000);
+    assert!(stored[..700].iter().all(|&b| b == 1) && stored[700..].iter().all(|&b| b == 2));
+}
+
+#[test]
+fn a_message_the_listener_rejects_makes_send_fail() {
+    let dir = tmpdir("rejected");
+    std::fs::write(dir.join("big"), [7u8; 100]).unwrap();
+    let (mut child, addr) = listen(&["--max-message-size", "10"]);
+    let s = proto()
+        .args(["cotp", "send", "--to", &addr])
+        .arg(dir.join("big"))
+        .output()
+        .unwrap();
+    assert_eq!(s.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&s.stderr);
+    assert!(
+        err.contains("disconnected") && err.contains("congestion"),
+        "{err}"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+#[test]
+fn inputs_are_checked_before_connecting() {
+    let dir = tmpdir("inputs");
+    std::fs::write(dir.join("ok"), b"fine").unwrap();
+    let (mut child, addr) = listen(&[]);
+    let s = proto()
+        .args(["cotp", "send", "--to", &addr])
+        .arg(dir.join("ok"))
+        .arg(dir.join("missing"))
+        .output()
+        .unwrap();
+    assert_eq!(s.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&s.stderr).contains("missing"));
+    let s = proto()
+        .args(["cotp", "send", "--to", &addr])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(s.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&s.stderr).contains("is a directory"));
+    let s = proto()
+        .args(["cotp", "send", "--to", &addr, "--timeout", "0"])
+        .arg(dir.join("ok"))
+        .output()
+        .unwrap();
+    assert_eq!(s.status.code(), Some(2));
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    // Nothing was delivered by the failed invocations.
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_slow_reader_gets_the_whole_echo() {
+    use proto_net::cotp::{ConnectOptions, Connection};
+    let (mut child, addr) = listen(&["--echo"]);
+    let opts = ConnectOptions::default()
+        .max_message_size(16 << 20)
+        .timeout(Some(Duration::from_secs(20)));
+    let mut conn = Connection::connect(addr.as_str(), opts).unwrap();
+    let msg: Vec<u8> = (0..8u32 << 20).map(|i| (i % 253) as u8).collect();
+    conn.send_data(&msg).unwrap();
+    // The listener's echo fills the socket buffers and waits for us: it must not give
+    // up after its short shutdown-polling interval.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(conn.recv_data().unwrap(), msg);
+    child.kill().unwrap();
+    let _ = child.wait();
+}

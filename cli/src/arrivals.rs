@@ -16,7 +16,10 @@ use std::time::SystemTime;
 pub(crate) struct Arrivals {
     out_dir: Option<PathBuf>,
     prefix: &'static str,
+    /// The last file number used (continues after what the directory holds).
     seq: AtomicU64,
+    /// Arrivals taken in this run (what `--count` limits).
+    taken: AtomicU64,
     limit: Option<u64>,
     stdout: Mutex<()>,
 }
@@ -28,13 +31,18 @@ impl Arrivals {
         out_dir: Option<PathBuf>,
         limit: Option<u64>,
     ) -> Result<Self> {
+        let mut start = 0;
         if let Some(d) = &out_dir {
             fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            // Continue after the highest number already there: a restarted listener
+            // never reuses (or overwrites) an earlier file's name.
+            start = highest_number(d, prefix)?;
         }
         Ok(Arrivals {
             out_dir,
             prefix,
-            seq: AtomicU64::new(0),
+            seq: AtomicU64::new(start),
+            taken: AtomicU64::new(0),
             limit,
             stdout: Mutex::new(()),
         })
@@ -42,23 +50,23 @@ impl Arrivals {
 
     /// Reserves the next sequence number; `None` once `--count` arrivals were taken.
     pub(crate) fn next_seq(&self) -> Option<u64> {
-        let n = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        match self.limit {
-            Some(l) if n > l => None,
-            _ => Some(n),
+        let taken = self.taken.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.limit.is_some_and(|l| taken > l) {
+            return None;
         }
+        Some(self.seq.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
-    /// How many arrivals were recorded.
+    /// How many arrivals this run recorded.
     pub(crate) fn count(&self) -> u64 {
-        let n = self.seq.load(Ordering::SeqCst);
+        let n = self.taken.load(Ordering::SeqCst);
         self.limit.map_or(n, |l| n.min(l))
     }
 
     /// Whether `--count` is reached.
     pub(crate) fn done(&self) -> bool {
         self.limit
-            .is_some_and(|l| self.seq.load(Ordering::SeqCst) >= l)
+            .is_some_and(|l| self.taken.load(Ordering::SeqCst) >= l)
     }
 
     /// The final path of arrival `seq`, if an output directory is set.
@@ -107,8 +115,29 @@ fn write_atomic(tmp: &Path, dst: &Path, data: &[u8]) -> Result<()> {
     f.write_all(data)
         .with_context(|| format!("writing {}", tmp.display()))?;
     f.sync_all().ok();
-    fs::rename(tmp, dst).with_context(|| format!("renaming to {}", dst.display()))?;
-    Ok(())
+    // A hard link never replaces an existing file (rename would): an earlier message
+    // can never be overwritten, even by another listener writing to the same place.
+    let linked = fs::hard_link(tmp, dst);
+    let _ = fs::remove_file(tmp);
+    linked.with_context(|| format!("storing {} (it must not exist yet)", dst.display()))
+}
+
+/// The highest `N` among files named `{prefix}-N.bin` in `dir` (0 if none).
+fn highest_number(dir: &Path, prefix: &str) -> Result<u64> {
+    let mut max = 0;
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let name = entry?.file_name();
+        let n = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|n| n.strip_prefix('-'))
+            .and_then(|n| n.strip_suffix(".bin"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(n) = n {
+            max = max.max(n);
+        }
+    }
+    Ok(max)
 }
 
 /// Lower-case hex SHA-256.
@@ -160,6 +189,27 @@ mod tests {
         assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn numbering_continues_after_existing_files_and_never_overwrites() {
+        let dir = std::env::temp_dir().join(format!("arrivals-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("cotp-000007.bin"), b"old").unwrap();
+        fs::write(dir.join("cotp-junk.bin"), b"x").unwrap();
+        let a = Arrivals::new("cotp", Some(dir.clone()), Some(1)).unwrap();
+        let seq = a.next_seq().unwrap();
+        assert_eq!(seq, 8);
+        a.record_bytes(seq, "peer", b"new").unwrap();
+        assert_eq!(fs::read(dir.join("cotp-000007.bin")).unwrap(), b"old");
+        assert_eq!(fs::read(dir.join("cotp-000008.bin")).unwrap(), b"new");
+        assert!(a.done());
+        assert_eq!(a.count(), 1);
+        // Storing under a name that exists fails instead of replacing the file.
+        assert!(a.record_bytes(7, "peer", b"clobber").is_err());
+        assert_eq!(fs::read(dir.join("cotp-000007.bin")).unwrap(), b"old");
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub(crate) struct SendArgs {
     #[arg(long)]
     expect_reply: bool,
     /// Seconds to wait for the connection and for each reply.
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
     /// Files to send, one message each; `-` reads stdin.
     #[arg(value_name = "FILE|-", required = true)]
@@ -171,7 +171,7 @@ fn listen(a: &ListenArgs) -> Result<()> {
                 .map_err(anyhow::Error::from)
                 .and_then(|conn| serve(conn, peer, &arrivals, &shutdown, echo));
             if let Err(e) = result {
-                log::info!("{peer}: {e:#}");
+                log::warn!("{peer}: {e:#}");
             }
             if arrivals.done() {
                 shutdown.trigger();
@@ -186,6 +186,9 @@ fn listen(a: &ListenArgs) -> Result<()> {
     eprintln!("received {} message(s)", arrivals.count());
     Ok(())
 }
+
+/// How long a stopping listener lets a message that is already arriving finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Unblocks `accept` by connecting to ourselves.
 fn wake(local: SocketAddr) {
@@ -223,18 +226,45 @@ fn serve(
                 }
             }
             Err(CotpError::Timeout(_)) => {
-                if shutdown.requested() {
-                    conn.close()?;
-                    return Ok(());
+                let Some(since) = shutdown.requested_at() else {
+                    continue;
+                };
+                // Graceful: a message already arriving may finish (bounded, so a peer
+                // that stalls mid-message cannot hold the listener forever).
+                if conn.is_receiving() && since.elapsed() < SHUTDOWN_GRACE {
+                    continue;
                 }
+                conn.close()?;
+                return Ok(());
             }
             Err(CotpError::Closed | CotpError::Disconnected { .. }) => return Ok(()),
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                log::warn!("{peer}: {e}");
+                return Err(e.into());
+            }
         }
     }
 }
 
 fn send(a: &SendArgs) -> Result<()> {
+    // Every input is checked before connecting, so a typo in the third file does not
+    // leave the first two delivered and the command failed.
+    if a.files.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        anyhow::bail!("`-` (stdin) can be given only once");
+    }
+    let mut inputs = Vec::with_capacity(a.files.len());
+    for path in &a.files {
+        if path.as_os_str() == "-" {
+            inputs.push(None);
+            continue;
+        }
+        let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let meta = f
+            .metadata()
+            .with_context(|| format!("reading {}", path.display()))?;
+        anyhow::ensure!(!meta.is_dir(), "{} is a directory", path.display());
+        inputs.push(Some((f, meta.len())));
+    }
     let opts = ConnectOptions::default()
         .src_ref(a.src_ref)
         .src_tsap_bytes(parse_tsap("--src-tsap", &a.src_tsap)?.as_bytes())?
@@ -296,6 +326,7 @@ fn explain(e: CotpError, to: &str) -> anyhow::Error {
             anyhow::anyhow!("{to} rejected a TPDU (ER cause: {cause})")
         }
         CotpError::Timeout(what) => anyhow::anyhow!("timed out talking to {to} ({what})"),
+        CotpError::Protocol(e) => anyhow::anyhow!("{to} violated the protocol: {e}"),
         CotpError::Io(io) => anyhow::Error::new(io).context(format!("talking to {to}")),
         e => anyhow::anyhow!("{to}: {e}"),
     }

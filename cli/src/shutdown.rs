@@ -1,12 +1,13 @@
 //! SIGINT / SIGTERM handling: a flag that long-running commands check, plus a hook
 //! that wakes a blocked `accept`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
-/// Set once a termination signal arrived (or the command decided to stop).
+/// Set once a termination signal arrived (or the command decided to stop), with the
+/// time it happened.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Shutdown(Arc<AtomicBool>);
+pub(crate) struct Shutdown(Arc<OnceLock<Instant>>);
 
 impl Shutdown {
     /// Installs handlers for SIGINT and SIGTERM; `on_signal` runs on the signal thread
@@ -30,11 +31,16 @@ impl Shutdown {
 
     /// Requests shutdown.
     pub(crate) fn trigger(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        let _ = self.0.set(Instant::now());
     }
 
     /// Whether shutdown was requested.
     pub(crate) fn requested(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.get().is_some()
+    }
+
+    /// When shutdown was requested, if it was.
+    pub(crate) fn requested_at(&self) -> Option<Instant> {
+        self.0.get().copied()
     }
 }

@@ -252,13 +252,13 @@ impl<S: Stream> Connection<S> {
     /// `sock` / `sock_cls`).
     pub fn over(stream: S, opts: ConnectOptions) -> Result<Self> {
         let core = sansio::Connection::new(opts.core_config(), Side::Active, Instant::now())?;
-        Self::establish(stream, core, opts.timeout)
+        Self::establish(stream, core, opts.timeout, opts.timeout)
     }
 
     /// Like [`over`](Self::over) with a caller-built CR.
     pub fn over_raw(stream: S, cr: &Tpdu<'_>, opts: ConnectOptions) -> Result<Self> {
         let core = sansio::Connection::new_raw(opts.core_config(), cr, Instant::now())?;
-        Self::establish(stream, core, opts.timeout)
+        Self::establish(stream, core, opts.timeout, opts.timeout)
     }
 
     /// Runs the passive handshake over a stream the caller already has: waits for a
@@ -275,7 +275,7 @@ impl<S: Stream> Connection<S> {
             ..Config::default()
         };
         let core = sansio::Connection::new(config, Side::Passive, Instant::now())?;
-        let mut conn = Self::establish(stream, core, opts.timeout)?;
+        let mut conn = Self::establish(stream, core, opts.timeout, opts.write_timeout)?;
         if let Some(policy) = &opts.policy {
             let c = conn.core();
             let verdict = policy(c.calling_tsap(), c.called_tsap());
@@ -285,7 +285,12 @@ impl<S: Stream> Connection<S> {
     }
 
     /// Wraps a stream and a core in any state.
-    fn establish(stream: S, core: sansio::Connection, timeout: Option<Duration>) -> Result<Self> {
+    fn establish(
+        stream: S,
+        core: sansio::Connection,
+        timeout: Option<Duration>,
+        write_timeout: Option<Duration>,
+    ) -> Result<Self> {
         let mut c = Connection {
             stream,
             core,
@@ -303,7 +308,7 @@ impl<S: Stream> Connection<S> {
         if !c.core.is_open() {
             c.drive(Want::Open, None)?;
         }
-        c.stream.set_write_timeout(timeout)?;
+        c.stream.set_write_timeout(write_timeout)?;
         Ok(c)
     }
 
@@ -325,6 +330,12 @@ impl<S: Stream> Connection<S> {
     /// The protocol class in use (always 0).
     pub fn protocol_class(&self) -> u8 {
         0
+    }
+
+    /// Whether part of a message has arrived whose end has not: stopping now would
+    /// lose it.
+    pub fn is_receiving(&self) -> bool {
+        !self.partial.is_empty() || self.rstart < self.rend || self.core.is_receiving()
     }
 
     /// Bound on each receive and send.
@@ -476,20 +487,34 @@ impl<S: Stream> Connection<S> {
         let _ = self.stream.flush();
         // Half-close and read what the peer still sends (its DC, its FIN) for a short
         // while: closing a socket with unread input makes the kernel send a RST, which
-        // peers and captures report as an abortive release.
+        // peers and captures report as an abortive release. What arrives is checked: a
+        // DR with another reason than "normal", or an ER, means the peer rejected
+        // something we sent, and the caller must hear about it.
+        let mut heard = None;
         if self.stream.shutdown_write().is_ok() && !self.eof {
             let _ = self.stream.set_read_timeout(Some(CLOSE_LINGER));
             let deadline = Instant::now() + CLOSE_LINGER;
+            let mut tail: Vec<u8> = self.rbuf[self.rstart..self.rend].to_vec();
             while Instant::now() < deadline {
                 match self.stream.read(&mut self.rbuf) {
                     Ok(0) | Err(_) => break,
-                    Ok(_) => {}
+                    Ok(n) => {
+                        // Only the first few frames matter; never buffer a flood.
+                        if tail.len() < 4096 {
+                            tail.extend_from_slice(&self.rbuf[..n]);
+                        }
+                    }
                 }
             }
             self.eof = true;
+            heard = rejection_in(&tail);
         }
         let _ = self.stream.shutdown();
-        flushed
+        // The peer's own word on why it failed beats our write error.
+        match heard {
+            Some(e) => Err(e),
+            None => flushed,
+        }
     }
 
     fn check_open(&self) -> Result<()> {
@@ -682,6 +707,25 @@ impl<S: Stream> Connection<S> {
         }
         Ok(())
     }
+}
+
+/// The first DR (other than a normal release) or ER among the TPKT frames in `bytes`.
+fn rejection_in(bytes: &[u8]) -> Option<Error> {
+    use proto_core::cotp::decode_frame;
+    use proto_core::tpkt::{Status, DEFAULT_MAX_FRAME_LEN};
+    let mut at = 0;
+    while let Ok(Status::Complete((tpdu, len))) = decode_frame(&bytes[at..], DEFAULT_MAX_FRAME_LEN)
+    {
+        match tpdu {
+            Tpdu::DisconnectRequest(dr) if dr.reason != DisconnectReason::NORMAL => {
+                return Some(Error::Disconnected { reason: dr.reason });
+            }
+            Tpdu::Error(er) => return Some(Error::PeerError { cause: er.cause }),
+            _ => {}
+        }
+        at += len;
+    }
+    None
 }
 
 fn write_all_vectored<S: Write>(s: &mut S, mut bufs: &mut [io::IoSlice<'_>]) -> Result<()> {

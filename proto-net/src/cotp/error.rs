@@ -28,8 +28,14 @@ pub enum Error {
         /// The peer's disconnect reason.
         reason: DisconnectReason,
     },
+    /// We refused the peer's CR with a DR (TSAP policy, negotiation).
+    #[error("connection refused locally: {reason}")]
+    LocalRefused {
+        /// The reason sent in our DR.
+        reason: DisconnectReason,
+    },
     /// The peer violated the protocol (an ER or DR was sent to it).
-    #[error("protocol error: {0:?}")]
+    #[error("protocol error: {0}")]
     Protocol(ProtocolError),
     /// The connection is closed (the transport ended or `close` was called).
     #[error("connection closed")]
@@ -73,10 +79,10 @@ impl Error {
             C::ProtocolError(e) => Error::Protocol(e),
             C::TimedOut(Timer::Connect) => Error::Timeout("connection establishment"),
             C::TimedOut(Timer::Inactivity) => Error::Timeout("inactivity"),
-            C::LocalDisconnect { .. }
-            | C::LocalRefused { .. }
-            | C::DisconnectConfirmed
-            | C::TransportClosed => Error::Closed,
+            C::LocalRefused { reason } => Error::LocalRefused { reason },
+            C::LocalDisconnect { .. } | C::DisconnectConfirmed | C::TransportClosed => {
+                Error::Closed
+            }
         }
     }
 }

@@ -28,8 +28,12 @@ pub struct ListenOptions {
     pub max_message_size: usize,
     /// Bound on the wait for the CR after the TCP accept.
     pub handshake_timeout: Duration,
-    /// Bound on each receive and send of accepted connections.
+    /// Bound on each receive of accepted connections (`recv_data` returns
+    /// [`Error::Timeout`](super::Error::Timeout) and keeps any partial message).
     pub timeout: Option<Duration>,
+    /// Bound on each send of accepted connections. Separate from `timeout` so a short
+    /// receive bound (used to poll for shutdown) never cuts a large write short.
+    pub write_timeout: Option<Duration>,
     /// Close a connection that receives nothing for this long.
     pub inactivity_timeout: Option<Duration>,
 }
@@ -44,6 +48,7 @@ impl core::fmt::Debug for ListenOptions {
             .field("max_message_size", &self.max_message_size)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("timeout", &self.timeout)
+            .field("write_timeout", &self.write_timeout)
             .field("inactivity_timeout", &self.inactivity_timeout)
             .finish()
     }
@@ -59,6 +64,7 @@ impl Default for ListenOptions {
             max_message_size: 1 << 20,
             handshake_timeout: Duration::from_secs(10),
             timeout: None,
+            write_timeout: None,
             inactivity_timeout: None,
         }
     }
@@ -127,20 +133,23 @@ impl Listener {
         let handler = Arc::new(handler);
         loop {
             let (stream, peer) = self.tcp.accept()?;
-            let this = Listener {
-                tcp: self.tcp.try_clone()?,
-                opts: self.opts.clone(),
-            };
+            let opts = self.opts.clone();
             let handler = Arc::clone(&handler);
             std::thread::Builder::new()
                 .name(format!("cotp {peer}"))
-                .spawn(move || match this.handshake(stream) {
-                    Ok(conn) => {
-                        if let Err(e) = handler(conn) {
-                            log::info!("COTP connection from {peer} ended: {e}");
+                .spawn(move || {
+                    let conn = stream
+                        .set_nodelay(true)
+                        .map_err(Error::Io)
+                        .and_then(|()| Connection::accept_over(stream, &opts));
+                    match conn {
+                        Ok(conn) => {
+                            if let Err(e) = handler(conn) {
+                                log::info!("COTP connection from {peer} ended: {e}");
+                            }
                         }
+                        Err(e) => log::info!("COTP handshake with {peer} failed: {e}"),
                     }
-                    Err(e) => log::info!("COTP handshake with {peer} failed: {e}"),
                 })
                 .map_err(Error::Io)?;
         }

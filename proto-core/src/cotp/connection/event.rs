@@ -52,8 +52,33 @@ pub enum ProtocolError {
         /// Its length.
         len: usize,
     },
-    /// The transport ended in the middle of a TPKT frame.
+    /// The transport ended in the middle of a TPKT frame or of a message (DTs without
+    /// the final EOT): the partial message is lost.
     Truncated,
+}
+
+impl core::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ProtocolError::Malformed(e) => write!(f, "malformed input: {e}"),
+            ProtocolError::UnexpectedTpdu { kind } => write!(f, "unexpected {kind} TPDU"),
+            ProtocolError::ClassNotSupported { class } => {
+                write!(
+                    f,
+                    "the peer selected class {class}; only class 0 is supported"
+                )
+            }
+            ProtocolError::MessageTooLarge { limit } => {
+                write!(f, "message larger than the {limit}-byte limit")
+            }
+            ProtocolError::ControlTpduTooLarge { len } => {
+                write!(f, "{len}-byte control TPDU exceeds the buffer")
+            }
+            ProtocolError::Truncated => {
+                f.write_str("the transport ended inside a frame or message")
+            }
+        }
+    }
 }
 
 /// Timers that can end a connection.
@@ -115,7 +140,7 @@ impl core::fmt::Display for CloseReason {
             CloseReason::PeerError { cause } => write!(f, "peer reported a TPDU error: {cause}"),
             CloseReason::DisconnectConfirmed => f.write_str("disconnect confirmed by peer"),
             CloseReason::TransportClosed => f.write_str("transport closed"),
-            CloseReason::ProtocolError(e) => write!(f, "protocol error: {e:?}"),
+            CloseReason::ProtocolError(e) => write!(f, "protocol error: {e}"),
             CloseReason::TimedOut(Timer::Connect) => {
                 f.write_str("timed out waiting for the connection")
             }

@@ -281,9 +281,8 @@ impl Connection {
         };
         let mut cfg = cfg;
         cfg.src_ref = req.src_ref;
-        if let Some(s) = req.params.tpdu_size() {
-            cfg.tpdu_size = s;
-        }
+        // A CR without C0 proposes 128 octets, whatever the configuration says.
+        cfg.tpdu_size = req.params.tpdu_size().unwrap_or(TpduSize::S128);
         let tsap = |t: Option<&[u8]>| t.and_then(|b| Tsap::new(b).ok());
         cfg.calling_tsap = tsap(req.params.calling_tsap());
         cfg.called_tsap = tsap(req.params.called_tsap());
@@ -322,6 +321,12 @@ impl Connection {
         self.state == State::Closed
     }
 
+    /// Whether part of an incoming message (or of a TPKT frame) has been received and
+    /// its end has not: a runtime that wants to stop gracefully waits for it.
+    pub fn is_receiving(&self) -> bool {
+        self.msg_len > 0 || !self.deframer.at_frame_boundary()
+    }
+
     /// Why the connection ended (set from the moment the ending is decided).
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.close_reason
@@ -342,8 +347,11 @@ impl Connection {
         let size = self.preferred_max.map_or(self.tpdu_size.bytes(), |p| {
             usize::try_from(p).unwrap_or(usize::MAX)
         });
-        // The TPKT length field bounds any frame to 65535 octets.
-        size.min(tpkt::DEFAULT_MAX_FRAME_LEN - tpkt::HEADER_LEN) - tpdu::DT_CLASS0_HEADER_LEN
+        // The TPKT length field bounds any frame to 65535 octets; negotiation never
+        // yields less than 128, the floor keeps a DT carrying data regardless.
+        size.min(tpkt::DEFAULT_MAX_FRAME_LEN - tpkt::HEADER_LEN)
+            .saturating_sub(tpdu::DT_CLASS0_HEADER_LEN)
+            .max(1)
     }
 
     /// Our reference.
@@ -665,7 +673,9 @@ impl Connection {
                     self.emit(Event::Closed(r));
                 }
             }
-            _ if !self.deframer.at_frame_boundary() => {
+            // A message that began but never saw its EOT is lost with the transport:
+            // that is not a clean release.
+            _ if !self.deframer.at_frame_boundary() || self.msg_len > 0 => {
                 self.emit(Event::ProtocolError(ProtocolError::Truncated));
                 self.finish(CloseReason::ProtocolError(ProtocolError::Truncated));
             }
@@ -921,9 +931,15 @@ impl Connection {
                     .tpdu_size()
                     .unwrap_or(TpduSize::S128)
                     .min(self.cfg.tpdu_size);
-                let ours = self.cfg.preferred_max_tpdu_size.map(u64::from);
+                // What our CR actually proposed: F0 is a whole number of 128-octet units.
+                let ours = self
+                    .cfg
+                    .preferred_max_tpdu_size
+                    .map(|p| u64::from((p / 128).max(1)) * 128);
                 self.preferred_max = match (ours, cc.params.preferred_max_tpdu_size()) {
-                    (Some(o), Some(t)) => Some(o.min(t)),
+                    // F0 counts 128-octet units; a peer's 0 must not shrink DTs
+                    // below the smallest TPDU size.
+                    (Some(o), Some(t)) => Some(o.min(t).max(128)),
                     _ => None,
                 };
                 self.open(now);
@@ -940,8 +956,9 @@ impl Connection {
             }
             (_, Tpdu::DisconnectConfirm(_)) => self.finish(CloseReason::DisconnectConfirmed),
             (_, Tpdu::Error(er)) => self.finish(CloseReason::PeerError { cause: er.cause }),
-            (State::AwaitingRequest, Tpdu::DisconnectRequest(_)) => {
-                self.finish(CloseReason::TransportClosed);
+            (State::AwaitingRequest | State::AwaitingAccept, Tpdu::DisconnectRequest(dr)) => {
+                // The peer abandons its own connection request.
+                self.finish(CloseReason::PeerDisconnect { reason: dr.reason });
             }
             (_, other) => {
                 let header_len = buf

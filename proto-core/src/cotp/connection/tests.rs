@@ -738,3 +738,121 @@ mod props {
         }
     }
 }
+
+/// The active side's view after the peer answers `cr_cfg`'s CR with `cc`.
+fn active_after_cc(cr_cfg: Config, cc: &Tpdu<'_>) -> Connection {
+    let now = Instant::now();
+    let mut a = Connection::new(cr_cfg, Side::Active, now).unwrap();
+    let mut out = [0u8; 512];
+    while a.poll_transmit(now, &mut out).unwrap().is_some() {}
+    a.handle_input(now, &frame(cc));
+    a
+}
+
+#[test]
+fn a_cc_with_f0_zero_never_shrinks_dts_below_128() {
+    let params = [
+        Param::TpduSize(TpduSize::S1024),
+        Param::PreferredMaxTpduSize(0),
+    ];
+    let cc = Tpdu::ConnectionConfirm(Connect {
+        dst_ref: 1,
+        src_ref: 2,
+        params: Params::list(&params),
+        ..Connect::default()
+    });
+    let cfg = Config {
+        preferred_max_tpdu_size: Some(1024),
+        ..client_cfg()
+    };
+    let a = active_after_cc(cfg, &cc);
+    assert!(a.is_open());
+    assert_eq!(a.preferred_max_tpdu_size(), Some(128));
+    assert_eq!(a.max_dt_payload(), 125);
+}
+
+#[test]
+fn the_preferred_size_we_use_is_the_one_our_cr_proposed() {
+    // 4000 is sent as 31 units (3968 octets); a CC echoing a larger F0 is capped there.
+    let params = [
+        Param::TpduSize(TpduSize::S1024),
+        Param::PreferredMaxTpduSize(40),
+    ];
+    let cc = Tpdu::ConnectionConfirm(Connect {
+        dst_ref: 1,
+        src_ref: 2,
+        params: Params::list(&params),
+        ..Connect::default()
+    });
+    let cfg = Config {
+        preferred_max_tpdu_size: Some(4000),
+        ..client_cfg()
+    };
+    let a = active_after_cc(cfg, &cc);
+    assert_eq!(a.preferred_max_tpdu_size(), Some(3968));
+}
+
+#[test]
+fn a_raw_cr_without_c0_never_accepts_more_than_128() {
+    let now = Instant::now();
+    let called = [Param::CalledTsap(&[1, 2])];
+    let cr = Tpdu::ConnectionRequest(Connect {
+        src_ref: 3,
+        params: Params::list(&called),
+        ..Connect::default()
+    });
+    let mut a = Connection::new_raw(Config::default(), &cr, now).unwrap();
+    let mut out = [0u8; 512];
+    while a.poll_transmit(now, &mut out).unwrap().is_some() {}
+    let params = [Param::TpduSize(TpduSize::S1024)];
+    let cc = Tpdu::ConnectionConfirm(Connect {
+        dst_ref: 3,
+        src_ref: 9,
+        params: Params::list(&params),
+        ..Connect::default()
+    });
+    a.handle_input(now, &frame(&cc));
+    assert!(a.is_open());
+    assert_eq!(a.tpdu_size(), TpduSize::S128);
+    assert_eq!(a.max_dt_payload(), 125);
+}
+
+#[test]
+fn eof_inside_a_message_is_truncation_not_release() {
+    let mut p = connected(4);
+    // Two DTs without EOT, then the transport ends.
+    p.inject_to_b(&frame(&Tpdu::Data(Data::class0(false, &[1; 100]))));
+    p.inject_to_b(&frame(&Tpdu::Data(Data::class0(false, &[2; 100]))));
+    p.settle();
+    p.drop_a();
+    assert_eq!(
+        closed_reason(&p, PairSide::B),
+        Some(CloseReason::ProtocolError(ProtocolError::Truncated))
+    );
+    assert!(p.received_b.complete.is_empty());
+}
+
+#[test]
+fn a_dr_while_the_application_decides_is_the_peer_abandoning() {
+    let server = Config {
+        manual_accept: true,
+        ..server_cfg()
+    };
+    let mut p = pair_with(client_cfg(), server, 6);
+    p.settle();
+    assert_eq!(p.b.conn.state(), State::AwaitingAccept);
+    p.inject_to_b(&frame(&Tpdu::DisconnectRequest(DisconnectRequest {
+        dst_ref: 0x4242,
+        src_ref: 1,
+        reason: DisconnectReason::NORMAL,
+        params: Params::EMPTY,
+        user_data: &[],
+    })));
+    p.settle();
+    assert_eq!(
+        closed_reason(&p, PairSide::B),
+        Some(CloseReason::PeerDisconnect {
+            reason: DisconnectReason::NORMAL
+        })
+    );
+}
