@@ -548,6 +548,72 @@ fn unknown_message_type_after_establishment_is_rejected_then_closed() {
 }
 
 #[test]
+fn our_close_stays_orderly_while_the_peer_still_sends() {
+    // After our FIN we read on until the peer's FIN (bounded), so bytes the peer sends
+    // meanwhile never make our kernel answer with a RST (an abortive close).
+    let l = listener();
+    let mut s = established(l.addr);
+    s.write_all(&[0x0f, 1, 2, 3]).unwrap();
+    let (got, end) = read_to_close(&mut s, READ);
+    assert_eq!(
+        (got, end),
+        (msg_reject(REJECT_UNKNOWN_TYPE, 0x0f), End::Eof)
+    );
+    // Our FIN is in; the peer still talks, then closes its side.
+    s.write_all(&sess_term(0, 0)).unwrap();
+    thread::sleep(Duration::from_millis(100));
+    s.write_all(&sess_term(0, 0)).unwrap();
+    thread::sleep(Duration::from_millis(100));
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let (got, end) = read_to_close(&mut s, READ);
+    assert_eq!((got, end), (vec![], End::Eof), "no RST after our FIN");
+    l.assert_serves();
+}
+
+#[test]
+fn sessions_over_max_sessions_are_refused_with_busy() {
+    // RFC 9174 §6.1 (Busy): past `max_sessions` the listener answers the contact header
+    // with its own and SESS_TERM Busy instead of dropping the connection unexplained.
+    const TERM_BUSY: u8 = 3;
+    let mut c = base_config();
+    c.max_sessions = 1;
+    let l = listener_with(c);
+    let first = established(l.addr);
+    let mut s = raw(l.addr);
+    s.write_all(&CONTACT_V4).unwrap();
+    expect(&mut s, &CONTACT_V4, "contact header (no CAN_TLS)");
+    expect(&mut s, &sess_term(0, TERM_BUSY), "SESS_TERM Busy");
+    s.write_all(&sess_term(1, TERM_BUSY)).unwrap();
+    let (got, end) = read_to_close(&mut s, READ);
+    assert_eq!((got, end), (vec![], End::Eof));
+    // Not a TCPCL peer: closed without a reply.
+    let mut junk = raw(l.addr);
+    junk.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    assert_eq!(read_to_close(&mut junk, READ), (vec![], End::Eof));
+    // Our own agent, refused, reports the peer's Busy.
+    let mut cc = Config::with_node_id("dtn://refused/");
+    cc.tls_enable = false;
+    let client = Agent::new(cc).unwrap();
+    let session = client.connect(l.addr).unwrap();
+    let reason = session.wait_closed(READ).unwrap();
+    assert_eq!(
+        reason,
+        proto_net::tcpcl::CloseReason::Session(proto_core::tcpcl::CloseReason::Terminated {
+            reason: proto_core::tcpcl::SessTermReason::BUSY,
+            by_peer: true,
+        })
+    );
+    // Once the first session is gone there is room again.
+    drop(first);
+    let deadline = Instant::now() + READ;
+    while !l.agent.sessions().is_empty() {
+        assert!(Instant::now() < deadline, "first session not closed");
+        thread::sleep(Duration::from_millis(5));
+    }
+    l.assert_serves();
+}
+
+#[test]
 fn continuation_segment_of_an_unknown_transfer_is_refused() {
     let l = listener();
     let mut s = established(l.addr);
@@ -926,6 +992,39 @@ fn data_beyond_the_transfer_mru_or_the_announced_length_is_refused() {
 }
 
 #[test]
+fn in_memory_bundles_are_bounded_by_max_memory_bundle() {
+    // The default sink collects in memory: a peer may not make us buffer up to the
+    // Transfer MRU. Above `max_memory_bundle`, announced or actual: No Resources.
+    let mut c = base_config();
+    c.max_memory_bundle = 1000;
+    let l = listener_with(c);
+    let mut s = established(l.addr);
+    let mut tl = vec![0x00, 0x00, 0x01, 0x00, 0x08];
+    tl.extend_from_slice(&2000u64.to_be_bytes());
+    let mut seg = segment_head(START, 1, &tl, 600);
+    seg.extend_from_slice(&[7; 600]);
+    s.write_all(&seg).unwrap();
+    expect(
+        &mut s,
+        &xfer_refuse(REFUSE_NO_RESOURCES, 1),
+        "XFER_REFUSE of an announced length above max_memory_bundle",
+    );
+    s.write_all(&segment(START, 2, &[1; 600])).unwrap();
+    expect(
+        &mut s,
+        &xfer_ack(START, 2, 600),
+        "ack of the first 600 bytes",
+    );
+    s.write_all(&segment(END, 2, &[2; 600])).unwrap();
+    expect(
+        &mut s,
+        &xfer_refuse(REFUSE_NO_RESOURCES, 2),
+        "XFER_REFUSE of data growing above max_memory_bundle",
+    );
+    round_trip(&mut s, &l, 3, &[3; 1000]);
+}
+
+#[test]
 fn transfer_extension_block_larger_than_we_buffer_ends_the_session() {
     let l = listener();
     let mut s = established(l.addr);
@@ -959,8 +1058,6 @@ impl Write for Failing {
 }
 
 #[test]
-#[ignore = "bug: proto-net tcpcl runner writes the XFER_ACK before the sink took the data; \
-            a failing sink leaves the peer with an acknowledged, lost bundle"]
 fn a_failing_sink_is_never_acknowledged() {
     let l = listener();
     l.agent.set_sink_chooser(|t| match t.transfer_id {
@@ -987,6 +1084,53 @@ fn a_failing_sink_is_never_acknowledged() {
         "XFER_REFUSE for a sink that fails to finish",
     );
     round_trip(&mut s, &l, 9, b"memory sink works");
+}
+
+/// A writer sink that records what it was given and whether it was flushed.
+#[derive(Clone, Default)]
+struct Recording(std::sync::Arc<std::sync::Mutex<(Vec<u8>, bool)>>);
+
+impl Write for Recording {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut r = self.0.lock().unwrap();
+        r.0.extend_from_slice(buf);
+        r.1 = false;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap().1 = true;
+        Ok(())
+    }
+}
+
+#[test]
+fn each_ack_follows_the_sink_taking_the_segment() {
+    let l = listener();
+    let rec = Recording::default();
+    let sink = rec.clone();
+    l.agent
+        .set_sink_chooser(move |_| proto_net::tcpcl::Sink::Writer(Box::new(sink.clone())));
+    let mut s = established(l.addr);
+    s.write_all(&segment(START, 1, b"first ")).unwrap();
+    expect(
+        &mut s,
+        &xfer_ack(START, 1, 6),
+        "XFER_ACK of the first segment",
+    );
+    assert_eq!(
+        rec.0.lock().unwrap().0,
+        b"first ",
+        "acked before the sink had it"
+    );
+    s.write_all(&segment(END, 1, b"second")).unwrap();
+    expect(&mut s, &xfer_ack(END, 1, 12), "XFER_ACK of the END segment");
+    let (data, flushed) = rec.0.lock().unwrap().clone();
+    assert_eq!(data, b"first second");
+    assert!(
+        flushed,
+        "the END segment was acked before the bundle was flushed"
+    );
 }
 
 // ----- TLS-capable listeners -----------------------------------------------------------

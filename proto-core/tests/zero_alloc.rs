@@ -160,6 +160,9 @@ fn tcpcl_moves_1000_segments_each_way_without_allocating() {
                     if let Some(d) = r.data {
                         received[i] += d.bytes.len() as u64;
                         finished[i] += usize::from(d.end_of_transfer);
+                        if d.end_of_segment {
+                            rx.confirm_segment(d.transfer_id).unwrap();
+                        }
                     }
                 }
                 // The receiver's XFER_ACK goes back to the sender.

@@ -1,6 +1,7 @@
 //! [`Endpoint`] adapter for a TCPCL [`Session`]: the core plus the application's queue
 //! of bundles to send. Received transfer data goes to the harness as
-//! `on_data(transfer_id, bytes, end_of_transfer)`.
+//! `on_data(transfer_id, bytes, end_of_transfer)`; each segment is confirmed
+//! ([`Session::confirm_segment`]) right after its last piece was handed over.
 //!
 //! TLS is simulated: when the session asks for it, the adapter reports the handshake
 //! done (with [`TcpclEndpoint::cert_node_ids`] as the peer certificate's identities)
@@ -115,6 +116,12 @@ impl Endpoint for TcpclEndpoint {
         let r = self.session.handle_input(now, input);
         if let Some(d) = r.data {
             on_data(d.transfer_id, d.bytes, d.end_of_transfer);
+            if d.end_of_segment {
+                // The harness's application stores everything it is handed.
+                self.session
+                    .confirm_segment(d.transfer_id)
+                    .expect("the segment just delivered awaits confirmation");
+            }
         }
         r.consumed
     }

@@ -2,19 +2,23 @@
 //! channel, and the agent's lifecycle (graceful `shutdown`, immediate `stop`).
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use proto_core::tcpcl::{SessTermReason, Session, Side, State};
+use proto_core::tcpcl::{
+    ContactFlags, ContactHeader, SessTerm, SessTermFlags, SessTermReason, Session, Side, State,
+    MAGIC, VERSION,
+};
 
 use super::config::Config;
 use super::error::{Error, Result};
 use super::events::{Event, SessionId};
-use super::io::{reader_main, writer_main};
+use super::io::{reader_main, writer_main, ReadBudget, READ_BUDGET};
 use super::runner::{Parts, Runner};
 use super::session::{Info, SessionHandle, Shared};
 use super::sink::{IncomingTransfer, Sink, SinkChooser};
@@ -63,7 +67,20 @@ pub(crate) struct Inner {
     life: Mutex<Life>,
     life_cv: Condvar,
     on_stop: Mutex<Option<OnStop>>,
+    /// Reader-buffer growth shared by all sessions (bounds memory under many busy
+    /// sessions).
+    read_budget: Arc<ReadBudget>,
+    /// Connections over `max_sessions` being refused with SESS_TERM Busy.
+    refusing: Arc<AtomicUsize>,
 }
+
+/// Most connections over `max_sessions` refused with SESS_TERM Busy at once (one
+/// short-lived thread each); further ones are closed without a word.
+const MAX_REFUSING: usize = 16;
+/// Most a Busy refusal waits for the peer's contact header.
+const BUSY_CONTACT_WAIT: Duration = Duration::from_secs(5);
+/// Most a Busy refusal reads after its FIN, waiting for the peer's (see `Runner::linger`).
+const BUSY_LINGER: Duration = Duration::from_millis(500);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -215,6 +232,11 @@ impl Inner {
                 return Err(Error::Stopped);
             }
             if sessions.len() >= self.config.max_sessions {
+                drop(life);
+                drop(sessions);
+                if side == Side::Passive {
+                    self.refuse_busy(stream);
+                }
                 return Err(Error::TooManySessions);
             }
             life.had_session = true;
@@ -222,10 +244,11 @@ impl Inner {
         }
         let spawn = || -> std::io::Result<()> {
             let rd = stream.try_clone()?;
+            let budget = self.read_budget.clone();
             let wr = stream.try_clone()?;
             std::thread::Builder::new()
                 .name(format!("tcpcl-{}-rd", id.0))
-                .spawn(move || reader_main(rd, reader_tx, directive_rx, pool_rx))?;
+                .spawn(move || reader_main(rd, reader_tx, directive_rx, pool_rx, budget))?;
             std::thread::Builder::new()
                 .name(format!("tcpcl-{}-wr", id.0))
                 .spawn(move || writer_main(wr, job_rx, done_tx))?;
@@ -260,6 +283,97 @@ impl Inner {
         });
         Ok(handle)
     }
+}
+
+impl Inner {
+    /// A connection over `max_sessions`: RFC 9174 lets the passive entity answer the
+    /// contact header with its own and SESS_TERM Busy, so the peer learns why. Done
+    /// on a short-lived thread (at most [`MAX_REFUSING`] at once), bounded in time.
+    fn refuse_busy(&self, stream: TcpStream) {
+        if self.refusing.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
+            self.refusing.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        let refusing = self.refusing.clone();
+        let wait = Duration::try_from_secs_f64(self.config.contact_timeout)
+            .map_or(BUSY_CONTACT_WAIT, |t| t.min(BUSY_CONTACT_WAIT));
+        let spawned = std::thread::Builder::new()
+            .name("tcpcl-busy".into())
+            .spawn(move || {
+                busy_refusal(stream, wait);
+                refusing.fetch_sub(1, Ordering::AcqRel);
+            });
+        if spawned.is_err() {
+            self.refusing.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Waits (bounded) for the active side's contact header; if it is TCPCLv4, answers
+/// with our contact header (without CAN_TLS: no TLS for a refusal) and SESS_TERM Busy.
+/// Anything else gets no reply, as RFC 9174 §4.3 has it for a bad magic. Either way
+/// the close is orderly: FIN, then what the peer still sends is read until its FIN
+/// (bounded), so the kernel sends no RST.
+fn busy_refusal(mut sock: TcpStream, wait: Duration) {
+    if busy_answer(&mut sock, wait) {
+        log::info!(
+            "refused a session from {} (max_sessions): SESS_TERM Busy",
+            sock.peer_addr()
+                .map_or_else(|_| "?".to_owned(), |a| a.to_string())
+        );
+    }
+    if sock.shutdown(std::net::Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + BUSY_LINGER;
+    let mut sink = [0u8; 512];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || sock.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match sock.read(&mut sink) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// The contact header exchange of a Busy refusal; whether SESS_TERM Busy was sent.
+fn busy_answer(sock: &mut TcpStream, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    let mut hdr = [0u8; 6];
+    let mut got = 0;
+    while got < hdr.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || sock.set_read_timeout(Some(left)).is_err() {
+            return false;
+        }
+        match sock.read(&mut hdr[got..]) {
+            Ok(0) => return false,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+        let magic = got.min(MAGIC.len());
+        if hdr[..magic] != MAGIC[..magic] || (got > 4 && hdr[4] != VERSION) {
+            return false;
+        }
+    }
+    let mut out = [0u8; 16];
+    let Ok(n) = ContactHeader::new(ContactFlags::EMPTY).encode(&mut out) else {
+        return false;
+    };
+    let term = SessTerm {
+        flags: SessTermFlags::EMPTY,
+        reason: SessTermReason::BUSY,
+    };
+    let Ok(m) = term.encode(&mut out[n..]) else {
+        return false;
+    };
+    sock.write_all(&out[..n + m]).is_ok()
 }
 
 fn halt_listener(mut c: ListenerCtl) {
@@ -365,6 +479,8 @@ impl Agent {
             life: Mutex::new(Life::default()),
             life_cv: Condvar::new(),
             on_stop: Mutex::new(None),
+            read_budget: ReadBudget::new(READ_BUDGET),
+            refusing: Arc::new(AtomicUsize::new(0)),
         });
         Ok(Agent {
             _guard: Arc::new(Guard(inner.clone())),

@@ -105,8 +105,9 @@ pub struct Config {
     /// Largest segment the runtime frames in one buffer, bytes: caps the send segment
     /// size (and so the memory one outgoing transfer holds) below the peer's MRU.
     pub segment_size_tx_max: u64,
-    /// Most sessions at once; further incoming connections are closed at once and
-    /// `connect` fails.
+    /// Most sessions at once: `connect` fails beyond it, and a further incoming
+    /// connection gets our contact header and SESS_TERM Busy (RFC 9174 §6.1; at most
+    /// 16 such refusals at once, beyond that it is closed without a word).
     pub max_sessions: usize,
     /// Bound on establishing a TCP connection, seconds.
     pub connect_timeout: f64,
@@ -120,6 +121,11 @@ pub struct Config {
     /// absent: bundles are collected in memory and delivered as bytes, unless a sink
     /// chooser is set with [`Agent::set_sink_chooser`](super::Agent::set_sink_chooser).
     pub recv_dir: Option<PathBuf>,
+    /// Largest bundle collected in memory ([`Sink::Memory`](super::Sink::Memory), the
+    /// default without `recv_dir`), bytes: a transfer announced or growing larger is
+    /// refused with XFER_REFUSE No Resources, so a peer cannot make the application
+    /// buffer up to the Transfer MRU. File and writer sinks are not limited by it.
+    pub max_memory_bundle: u64,
     /// Segments awaiting XFER_ACK per session (the core's ack ring; also how many
     /// acknowledgements may be queued before input processing pauses).
     pub max_pending_acks: usize,
@@ -163,6 +169,7 @@ impl Default for Config {
             sess_term_timeout: 10.0,
             connect_local_address: None,
             recv_dir: None,
+            max_memory_bundle: 64 << 20,
             max_pending_acks: 4096,
             max_queued_transfers: 16,
             event_capacity: 4096,

@@ -6,7 +6,8 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::ops::Range;
+use std::ops::{Deref, DerefMut, Range};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -15,17 +16,127 @@ use super::tls_glue::{self, SharedTls, TlsStart, TlsUp};
 
 /// Size of the reader's first buffers; a read that fills one doubles the size of the
 /// next, up to [`READ_BUF_MAX`] (idle sessions stay small, bulk ones read in big
-/// chunks: fewer hand-overs to the session thread).
+/// chunks: fewer hand-overs to the session thread). Growth beyond [`READ_BUF_FREE`] is
+/// charged to the agent's [`ReadBudget`]; a run of reads that fill less than a quarter
+/// of the buffer halves the size again.
 pub(crate) const READ_BUF: usize = 16 << 10;
+/// Reader buffers grow to this size without asking the budget.
+pub(crate) const READ_BUF_FREE: usize = 64 << 10;
 /// Largest reader buffer.
 pub(crate) const READ_BUF_MAX: usize = 256 << 10;
+/// An agent's budget for reader-buffer bytes beyond [`READ_BUF_FREE`], all sessions
+/// together: a handful of bulk sessions read in 256 KiB chunks, hundreds of busy ones
+/// stay at 64 KiB each.
+pub(crate) const READ_BUDGET: usize = 16 << 20;
+/// Consecutive small reads (under a quarter of the buffer) before the size halves.
+const SHRINK_AFTER: u32 = 16;
+
+/// Reader-buffer bytes beyond [`READ_BUF_FREE`] that an agent's sessions may hold at
+/// once.
+#[derive(Debug)]
+pub(crate) struct ReadBudget {
+    used: AtomicUsize,
+    limit: usize,
+}
+
+impl ReadBudget {
+    pub(crate) fn new(limit: usize) -> Arc<ReadBudget> {
+        Arc::new(ReadBudget {
+            used: AtomicUsize::new(0),
+            limit,
+        })
+    }
+
+    /// Charges up to `n` bytes; returns how many were granted.
+    fn take(&self, n: usize) -> usize {
+        match self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                let grant = n.min(self.limit.saturating_sub(u));
+                (grant > 0).then_some(u + grant)
+            }) {
+            Ok(before) => n.min(self.limit.saturating_sub(before)),
+            Err(_) => 0,
+        }
+    }
+
+    fn give(&self, n: usize) {
+        self.used.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// Bytes currently charged.
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+}
+
+/// A reader buffer; what it holds beyond [`READ_BUF_FREE`] is charged to the budget
+/// until it is dropped or shrunk.
+pub(crate) struct ReadBuf {
+    buf: Vec<u8>,
+    charged: usize,
+    budget: Arc<ReadBudget>,
+}
+
+impl ReadBuf {
+    pub(crate) fn new(budget: &Arc<ReadBudget>) -> ReadBuf {
+        ReadBuf {
+            buf: Vec::new(),
+            charged: 0,
+            budget: budget.clone(),
+        }
+    }
+
+    /// Makes the buffer `want` bytes long, or as long as the budget allows (at least
+    /// [`READ_BUF_FREE`] or `want`, whichever is smaller); returns the length.
+    pub(crate) fn fit(&mut self, want: usize) -> usize {
+        let want = want.max(1);
+        if want < self.buf.capacity() && self.charged > 0 {
+            // Shrink: give the memory back (and the budget).
+            self.buf = Vec::new();
+            self.budget.give(self.charged);
+            self.charged = 0;
+        }
+        let need = want.saturating_sub(READ_BUF_FREE);
+        let mut len = want;
+        if need > self.charged {
+            self.charged += self.budget.take(need - self.charged);
+            len = READ_BUF_FREE + self.charged;
+        }
+        if self.buf.capacity() < len {
+            self.buf.reserve_exact(len - self.buf.len());
+        }
+        self.buf.resize(len, 0);
+        len
+    }
+}
+
+impl Deref for ReadBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl DerefMut for ReadBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+}
+
+impl Drop for ReadBuf {
+    fn drop(&mut self) {
+        self.budget.give(self.charged);
+    }
+}
 /// Bytes reserved in front of feeder data for the XFER_SEGMENT header.
 pub(crate) const HEADROOM: usize = 64;
 
 /// From the reader thread.
 pub(crate) enum ReaderMsg {
     /// `buf[..len]` was read.
-    Data(Vec<u8>, usize),
+    Data(ReadBuf, usize),
     /// The peer closed its side.
     Eof,
     /// Reading failed.
@@ -55,15 +166,17 @@ pub(crate) fn reader_main(
     mut sock: TcpStream,
     out: Sender<ReaderMsg>,
     directives: Receiver<Directive>,
-    pool: Receiver<Vec<u8>>,
+    pool: Receiver<ReadBuf>,
+    budget: Arc<ReadBudget>,
 ) {
     let mut contact = true;
     let mut tls: Option<SharedTls> = None;
-    let mut raw = tls_glue::RawBuf::new(READ_BUF_MAX);
+    let mut raw = tls_glue::RawBuf::new();
     let mut size = READ_BUF;
+    let mut small_reads = 0u32;
     loop {
-        let mut buf = pool.try_recv().unwrap_or_default();
-        buf.resize(size, 0);
+        let mut buf = pool.try_recv().unwrap_or_else(|_| ReadBuf::new(&budget));
+        let len = buf.fit(size);
         let mut wants_write = false;
         let r = match &tls {
             None => loop {
@@ -74,8 +187,19 @@ pub(crate) fn reader_main(
             },
             Some(c) => tls_glue::read_plain(&mut sock, c, &mut raw, &mut buf, &mut wants_write),
         };
-        if matches!(r, Ok(n) if n == buf.len()) {
-            size = (size * 2).min(READ_BUF_MAX);
+        match r {
+            Ok(n) if n == len => {
+                small_reads = 0;
+                size = (size * 2).min(READ_BUF_MAX);
+            }
+            Ok(n) if n < len / 4 && size > READ_BUF => {
+                small_reads += 1;
+                if small_reads >= SHRINK_AFTER {
+                    small_reads = 0;
+                    size = (size / 2).max(READ_BUF);
+                }
+            }
+            _ => small_reads = 0,
         }
         let msg = match r {
             Ok(0) => ReaderMsg::Eof,
@@ -324,5 +448,38 @@ pub(crate) fn feeder_main(
         {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reader_buffers_grow_within_the_budget_and_give_it_back() {
+        let budget = ReadBudget::new(300 << 10);
+        let mut a = ReadBuf::new(&budget);
+        let mut b = ReadBuf::new(&budget);
+        // Up to READ_BUF_FREE costs nothing.
+        assert_eq!(a.fit(READ_BUF_FREE), READ_BUF_FREE);
+        assert_eq!(budget.used(), 0);
+        // Beyond it, the growth is charged...
+        assert_eq!(a.fit(READ_BUF_MAX), READ_BUF_MAX);
+        assert_eq!(budget.used(), READ_BUF_MAX - READ_BUF_FREE);
+        // ...and a second buffer gets only what is left: its free part plus the
+        // remaining 108 KiB.
+        let left = (300 << 10) - (READ_BUF_MAX - READ_BUF_FREE);
+        assert_eq!(b.fit(READ_BUF_MAX), READ_BUF_FREE + left);
+        assert_eq!(budget.used(), 300 << 10);
+        // Shrinking gives the memory and the budget back.
+        assert_eq!(a.fit(READ_BUF), READ_BUF);
+        assert_eq!(budget.used(), left);
+        drop(b);
+        assert_eq!(budget.used(), 0);
+        // An exhausted budget still leaves READ_BUF_FREE.
+        let none = ReadBudget::new(0);
+        let mut c = ReadBuf::new(&none);
+        assert_eq!(c.fit(READ_BUF_MAX), READ_BUF_FREE);
+        assert_eq!(c.len(), READ_BUF_FREE);
     }
 }

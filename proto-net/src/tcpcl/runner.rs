@@ -24,8 +24,8 @@ use super::agent::Inner;
 use super::error::Error;
 use super::events::{CloseReason, Direction, Event, SessionId, SessionParams};
 use super::io::{
-    feeder_main, Directive, FeedMsg, FeedRequest, JobKind, ReaderMsg, WriterDone, WriterJob,
-    HEADROOM,
+    feeder_main, Directive, FeedMsg, FeedRequest, JobKind, ReadBuf, ReaderMsg, WriterDone,
+    WriterJob, HEADROOM,
 };
 use super::session::{Command, SendRequest, Shared, Source};
 use super::sink::{ActiveSink, IncomingTransfer};
@@ -38,6 +38,9 @@ use super::tls_glue::{self, SharedTls, TlsStart, TlsUp};
 const OUTBOX_LIMIT: usize = 256 << 10;
 /// Most the session waits, once closed, for its last control messages to be written.
 const FLUSH_LIMIT: Duration = Duration::from_secs(5);
+/// Most the session reads (and discards) after its FIN, waiting for the peer's: a
+/// socket closed with unread input, or receiving more, makes the kernel send a RST.
+const CLOSE_LINGER: Duration = Duration::from_millis(500);
 /// Writer jobs queued at once: the next segment is framed while the writer writes the
 /// current one, so the writer never waits for the session thread. A control message
 /// waits behind at most this many segments.
@@ -60,7 +63,7 @@ pub(crate) struct Parts {
     pub(crate) server_name: String,
     pub(crate) rx: Receiver<ReaderMsg>,
     pub(crate) directive_tx: Sender<Directive>,
-    pub(crate) pool_tx: Sender<Vec<u8>>,
+    pub(crate) pool_tx: Sender<ReadBuf>,
     pub(crate) job_tx: Sender<WriterJob>,
     pub(crate) done_rx: Receiver<WriterDone>,
     pub(crate) cmd_rx: Receiver<Command>,
@@ -68,7 +71,7 @@ pub(crate) struct Parts {
 }
 
 struct InChunk {
-    buf: Vec<u8>,
+    buf: ReadBuf,
     pos: usize,
     len: usize,
 }
@@ -129,7 +132,7 @@ pub(crate) struct Runner {
     reader_open: bool,
     directive_tx: Option<Sender<Directive>>,
     awaiting_directive: bool,
-    pool_tx: Sender<Vec<u8>>,
+    pool_tx: Sender<ReadBuf>,
     pending_in: Option<InChunk>,
     tls_role: Option<TlsRole>,
     tls_leftover: Option<Vec<u8>>,
@@ -376,11 +379,14 @@ impl Runner {
             let consumed = input.consumed;
             let mut data = input.data;
             let had_data = data.is_some();
-            self.drain_transmit();
+            // Events first (a new transfer's sink opens before its data arrives), then
+            // the data goes to the sink, which confirms (or refuses) a completed
+            // segment: only then does the core queue its XFER_ACK.
             self.drain_events(&mut data);
             if let Some(d) = data {
                 self.deliver(d);
             }
+            self.drain_transmit();
             chunk.pos += consumed;
             if consumed == 0 && !had_data {
                 break;
@@ -398,7 +404,7 @@ impl Runner {
         self.direct_reader();
     }
 
-    fn recycle_in(&mut self, buf: Vec<u8>) {
+    fn recycle_in(&mut self, buf: ReadBuf) {
         let _ = self.pool_tx.try_send(buf);
     }
 
@@ -524,12 +530,8 @@ impl Runner {
                     total_len,
                 } => self.open_sink(transfer_id, total_len),
                 CoreEvent::IncomingTransferFinished { transfer_id, len } => {
-                    if data.is_some_and(|d| d.transfer_id == transfer_id) {
-                        if let Some(d) = data.take() {
-                            self.deliver(d);
-                        }
-                    }
-                    self.finish_sink(transfer_id, len);
+                    // Reported by `deliver`, which confirmed the END segment.
+                    log::trace!("{}: incoming transfer {transfer_id} done ({len})", self.id);
                 }
                 CoreEvent::IncomingTransferRefused {
                     transfer_id,
@@ -698,7 +700,7 @@ impl Runner {
             peer_node_id: self.core.peer_node_id().unwrap_or_default().to_owned(),
         };
         let sink = self.agent.choose_sink(&info);
-        match ActiveSink::open(sink, total_len) {
+        match ActiveSink::open(sink, total_len, self.agent.config.max_memory_bundle) {
             Ok(Ok(sink)) => {
                 self.incoming.insert(tid, Incoming { sink, received: 0 });
                 self.agent.emit(Event::TransferStarted {
@@ -720,69 +722,81 @@ impl Runner {
         }
     }
 
+    /// Hands a piece of incoming data to its transfer's sink. A completed segment is
+    /// confirmed to the core (which then queues its XFER_ACK) only once the sink took
+    /// the data, and for the END segment once the bundle is complete and flushed; if
+    /// the sink fails, the transfer is refused instead (RFC 9174 §5.2.3).
     fn deliver(&mut self, d: RxData<'_>) {
-        let Some(inc) = self.incoming.get_mut(&d.transfer_id) else {
+        let tid = d.transfer_id;
+        let Some(inc) = self.incoming.get_mut(&tid) else {
+            // No sink (cannot happen: a transfer without one was refused at its
+            // start). Never acknowledge what was not stored.
+            if d.end_of_segment {
+                let _ = self
+                    .core
+                    .refuse_transfer(tid, XferRefuseReason::NOT_ACCEPTABLE);
+            }
             return;
         };
         if let Err(e) = inc.sink.write(d.bytes) {
-            log::warn!(
-                "{}: sink write failed for transfer {}: {e}",
-                self.id,
-                d.transfer_id
-            );
-            if let Some(inc) = self.incoming.remove(&d.transfer_id) {
-                inc.sink.abort();
-            }
-            if self
-                .core
-                .refuse_transfer(d.transfer_id, XferRefuseReason::NO_RESOURCES)
-                .is_err()
-            {
-                self.agent.emit(Event::TransferCancelled {
-                    session: self.id,
-                    direction: Direction::Incoming,
-                    transfer_id: d.transfer_id,
-                });
-            }
-            return;
+            return self.sink_failed(tid, "write", &e);
         }
         inc.received = d.offset + d.bytes.len() as u64;
         let bytes = inc.received;
         self.agent.emit_progress(Event::TransferProgress {
             session: self.id,
             direction: Direction::Incoming,
-            transfer_id: d.transfer_id,
+            transfer_id: tid,
             bytes,
         });
-    }
-
-    fn finish_sink(&mut self, tid: u64, len: u64) {
+        if !d.end_of_segment {
+            return;
+        }
+        if !d.end_of_transfer {
+            let _ = self.core.confirm_segment(tid);
+            return;
+        }
         let Some(inc) = self.incoming.remove(&tid) else {
             return;
         };
-        match inc.sink.finish() {
-            Ok(bundle) => {
-                self.agent.emit(Event::TransferFinished {
-                    session: self.id,
-                    direction: Direction::Incoming,
-                    transfer_id: tid,
-                    len,
-                });
-                self.agent.emit(Event::BundleReceived {
-                    session: self.id,
-                    transfer_id: tid,
-                    len,
-                    bundle,
-                });
-            }
-            Err(e) => {
-                log::warn!("{}: finishing bundle {tid} failed: {e}", self.id);
-                self.agent.emit(Event::TransferCancelled {
-                    session: self.id,
-                    direction: Direction::Incoming,
-                    transfer_id: tid,
-                });
-            }
+        let bundle = match inc.sink.finish() {
+            Ok(b) => b,
+            Err(e) => return self.sink_failed(tid, "finish", &e),
+        };
+        if self.core.confirm_segment(tid).is_err() {
+            return;
+        }
+        self.agent.emit(Event::TransferFinished {
+            session: self.id,
+            direction: Direction::Incoming,
+            transfer_id: tid,
+            len: bytes,
+        });
+        self.agent.emit(Event::BundleReceived {
+            session: self.id,
+            transfer_id: tid,
+            len: bytes,
+            bundle,
+        });
+    }
+
+    /// The sink of an incoming transfer failed: the transfer is refused (No
+    /// Resources), never acknowledged.
+    fn sink_failed(&mut self, tid: u64, what: &str, e: &std::io::Error) {
+        log::warn!("{}: sink {what} failed for transfer {tid}: {e}", self.id);
+        if let Some(inc) = self.incoming.remove(&tid) {
+            inc.sink.abort();
+        }
+        if self
+            .core
+            .refuse_transfer(tid, XferRefuseReason::NO_RESOURCES)
+            .is_err()
+        {
+            self.agent.emit(Event::TransferCancelled {
+                session: self.id,
+                direction: Direction::Incoming,
+                transfer_id: tid,
+            });
         }
     }
 
@@ -1316,6 +1330,39 @@ impl Runner {
 
     // ----- the end -------------------------------------------------------------------
 
+    /// After our FIN (and close_notify): the reader reads on, and what it reads is
+    /// discarded, until the peer's FIN (or close_notify) or [`CLOSE_LINGER`], so the
+    /// socket is closed with nothing unread and the close stays orderly (no RST).
+    fn linger(&mut self) {
+        if !self.reader_open {
+            return;
+        }
+        if let Some(c) = self.pending_in.take() {
+            self.recycle_in(c.buf);
+        }
+        let deadline = Instant::now() + CLOSE_LINGER;
+        loop {
+            if std::mem::take(&mut self.awaiting_directive) {
+                // Still in the contact phase: the reader waits for a go-ahead after
+                // every chunk.
+                if let Some(tx) = &self.directive_tx {
+                    let _ = tx.send(Directive::Continue);
+                }
+            }
+            match self.rx.recv_deadline(deadline) {
+                Ok(ReaderMsg::Data(buf, _)) => {
+                    self.recycle_in(buf);
+                    self.awaiting_directive = self.directive_tx.is_some();
+                }
+                Ok(ReaderMsg::TlsUp(_) | ReaderMsg::TlsWantsWrite) => {}
+                Ok(ReaderMsg::Eof | ReaderMsg::Error(_) | ReaderMsg::TlsFailed(_)) | Err(_) => {
+                    break
+                }
+            }
+        }
+        self.reader_open = false;
+    }
+
     fn finish(mut self) {
         let reason = self.closed.take().unwrap_or(CloseReason::LocalClose);
         // Abandon what cannot complete.
@@ -1355,6 +1402,7 @@ impl Runner {
             if self.job_tx.send(WriterJob::Shutdown).is_ok() {
                 let deadline = Instant::now() + Duration::from_secs(1);
                 while self.done_rx.recv_deadline(deadline).is_ok() {}
+                self.linger();
             }
         }
         let _ = self.sock.shutdown(Shutdown::Both);

@@ -237,7 +237,22 @@ impl SessionHandle {
             .send_tx
             .send(SendRequest { source, reply })
             .map_err(|_| Error::SessionClosed)?;
-        rx.recv().map_err(|_| Error::SessionClosed)?
+        // The session thread answers at once while it runs. A session that ends after
+        // the request was queued may never take it, so the wait also watches the
+        // session's end instead of blocking forever.
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(answer) => return answer,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::SessionClosed)
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    if self.shared.lock().done {
+                        return Err(Error::SessionClosed);
+                    }
+                }
+            }
+        }
     }
 
     /// Sends a bundle held in memory (the seed's `send_bundle_data`); returns its

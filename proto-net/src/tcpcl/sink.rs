@@ -24,7 +24,10 @@ pub struct IncomingTransfer {
 
 /// Where an incoming bundle's bytes go.
 pub enum Sink {
-    /// Collect in memory; delivered as [`ReceivedBundle::Bytes`].
+    /// Collect in memory; delivered as [`ReceivedBundle::Bytes`]. Bounded by the
+    /// agent's `max_memory_bundle` (default 64 MiB): a transfer announced or growing
+    /// larger is refused with No Resources. Choose [`Sink::File`] or [`Sink::Writer`]
+    /// for bigger bundles.
     Memory,
     /// Stream to this file (created or truncated); delivered as
     /// [`ReceivedBundle::File`]. The file is removed if the transfer does not complete.
@@ -57,21 +60,30 @@ const MAX_RESERVE: u64 = 16 << 20;
 
 /// A sink in use for one incoming transfer.
 pub(crate) enum ActiveSink {
-    Memory(Vec<u8>),
+    /// The bytes so far and the most they may become.
+    Memory(Vec<u8>, u64),
     File(PathBuf, BufWriter<File>),
     Writer(Box<dyn Write + Send>),
 }
 
 impl ActiveSink {
-    /// Opens the chosen sink; `None` for [`Sink::Refuse`].
+    /// Opens the chosen sink; the refusal reason for [`Sink::Refuse`], and for a
+    /// memory sink whose announced length exceeds `max_memory` (No Resources).
     pub(crate) fn open(
         sink: Sink,
         total_len: Option<u64>,
+        max_memory: u64,
     ) -> io::Result<Result<ActiveSink, XferRefuseReason>> {
         Ok(Ok(match sink {
             Sink::Memory => {
+                if total_len.is_some_and(|l| l > max_memory) {
+                    return Ok(Err(XferRefuseReason::NO_RESOURCES));
+                }
                 let reserve = total_len.unwrap_or(0).min(MAX_RESERVE);
-                ActiveSink::Memory(Vec::with_capacity(usize::try_from(reserve).unwrap_or(0)))
+                ActiveSink::Memory(
+                    Vec::with_capacity(usize::try_from(reserve).unwrap_or(0)),
+                    max_memory,
+                )
             }
             Sink::File(path) => {
                 let f = File::create(&path)?;
@@ -84,7 +96,13 @@ impl ActiveSink {
 
     pub(crate) fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
-            ActiveSink::Memory(v) => {
+            ActiveSink::Memory(v, max) => {
+                if (v.len() as u64).saturating_add(bytes.len() as u64) > *max {
+                    return Err(io::Error::new(
+                        io::ErrorKind::OutOfMemory,
+                        format!("bundle exceeds max_memory_bundle ({max} bytes)"),
+                    ));
+                }
                 v.extend_from_slice(bytes);
                 Ok(())
             }
@@ -93,12 +111,16 @@ impl ActiveSink {
         }
     }
 
-    /// Completes the bundle.
+    /// Completes the bundle: everything is flushed (a file's buffer to the OS; no
+    /// fsync). On failure a file sink's partial file is removed.
     pub(crate) fn finish(self) -> io::Result<ReceivedBundle> {
         match self {
-            ActiveSink::Memory(v) => Ok(ReceivedBundle::Bytes(v)),
+            ActiveSink::Memory(v, _) => Ok(ReceivedBundle::Bytes(v)),
             ActiveSink::File(path, mut w) => {
-                w.flush()?;
+                if let Err(e) = w.flush() {
+                    ActiveSink::File(path, w).abort();
+                    return Err(e);
+                }
                 Ok(ReceivedBundle::File(path))
             }
             ActiveSink::Writer(mut w) => {

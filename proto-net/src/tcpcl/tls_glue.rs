@@ -113,9 +113,10 @@ pub(crate) struct RawBuf {
 }
 
 impl RawBuf {
-    pub(crate) fn new(size: usize) -> RawBuf {
+    /// Empty; it grows to the size of the plaintext buffers it is read for.
+    pub(crate) fn new() -> RawBuf {
         RawBuf {
-            buf: vec![0; size],
+            buf: Vec::new(),
             pos: 0,
             end: 0,
         }
@@ -163,7 +164,13 @@ pub(crate) fn read_plain(
                 }
             }
         }
-        let n = sock.read(&mut raw.buf)?;
+        // Raw reads as big as the plaintext buffer (whose size the reader adapts and
+        // budgets), plus room for a record's overhead.
+        let want = out.len().max(4096) + 256;
+        if raw.buf.len() < want {
+            raw.buf.resize(want, 0);
+        }
+        let n = sock.read(&mut raw.buf[..want])?;
         if n == 0 {
             return Ok(0);
         }

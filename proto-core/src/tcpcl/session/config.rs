@@ -172,6 +172,10 @@ pub enum UsageError {
     /// The call does not apply in the current state.
     #[error("not possible in the current state")]
     WrongState,
+    /// No segment of this transfer awaits
+    /// [`confirm_segment`](super::Session::confirm_segment).
+    #[error("no segment of transfer {0} awaits confirmation")]
+    NothingToConfirm(u64),
 }
 
 /// Why framing a segment failed.

@@ -37,7 +37,9 @@ pub enum Event {
         /// Total length from the Transfer Length extension, if present.
         total_len: Option<u64>,
     },
-    /// An incoming transfer completed (END segment received and acknowledged).
+    /// An incoming transfer completed: its END segment was received, confirmed
+    /// ([`Session::confirm_segment`](super::Session::confirm_segment)) and its
+    /// XFER_ACK queued.
     IncomingTransferFinished {
         /// The peer's transfer ID.
         transfer_id: u64,
@@ -198,8 +200,8 @@ pub enum State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Input<'a> {
     /// Bytes of the input consumed. Call again with the rest; 0 means the session
-    /// cannot take more now (drain `poll_transmit`/`poll_event`, finish TLS, or the
-    /// session is closed).
+    /// cannot take more now (drain `poll_transmit`/`poll_event`, finish TLS, confirm
+    /// or refuse the segment just delivered, or the session is closed).
     pub consumed: usize,
     /// Transfer data found in the consumed bytes, if any (at most one piece per call).
     pub data: Option<RxData<'a>>,
@@ -210,10 +212,16 @@ pub struct Input<'a> {
 pub struct RxData<'a> {
     /// The peer's transfer ID.
     pub transfer_id: u64,
-    /// The bytes (may be empty only for a zero-length final segment).
+    /// The bytes (empty only for a zero-length segment).
     pub bytes: &'a [u8],
     /// Offset of `bytes[0]` within the transfer.
     pub offset: u64,
-    /// Whether this is the last piece of the transfer.
+    /// Whether this piece completes a segment. Its XFER_ACK is then held, and input
+    /// pauses, until the application has stored the data and calls
+    /// [`Session::confirm_segment`](super::Session::confirm_segment), or refuses the
+    /// transfer ([`Session::refuse_transfer`](super::Session::refuse_transfer)) if it
+    /// could not (RFC 9174 §5.2.3: a segment is acknowledged once fully processed).
+    pub end_of_segment: bool,
+    /// Whether this is the last piece of the transfer (implies `end_of_segment`).
     pub end_of_transfer: bool,
 }

@@ -18,12 +18,21 @@
 //! - **Input**: [`Session::handle_input`] consumes bytes and hands back at most one
 //!   piece of transfer data per call, borrowed from the input ([`RxData`]); loop until
 //!   the input is consumed. A consumed count of 0 means "not now": drain the outputs,
-//!   finish TLS, or the session is closed. [`Session::handle_eof`],
-//!   [`Session::handle_timeout`] and [`Session::tls_established`] are the other inputs.
+//!   finish TLS, confirm the segment just delivered, or the session is closed.
+//!   [`Session::handle_eof`], [`Session::handle_timeout`] and
+//!   [`Session::tls_established`] are the other inputs.
+//! - **Acknowledgment is the application's call**: the piece that completes a segment
+//!   has [`RxData::end_of_segment`] set. The core holds that segment's XFER_ACK, and
+//!   takes no more input, until the application has stored the data (for the END
+//!   segment: the whole bundle, flushed) and calls [`Session::confirm_segment`]; if it
+//!   cannot, it calls [`Session::refuse_transfer`] and the peer gets XFER_REFUSE
+//!   instead (RFC 9174 §5.2.3: acknowledge a segment only once it is fully processed).
+//!   So nothing acknowledged can be lost by the receiver, and only one segment is ever
+//!   held: no table, no allocation.
 //! - **Commands**: [`Session::start_transfer`], [`Session::encode_segment_header`] /
 //!   [`Session::frame_segment`] (payload is framed from the caller's slice; the core
-//!   never copies it), [`Session::refuse_transfer`], [`Session::terminate`] (graceful)
-//!   and [`Session::close`] (immediate).
+//!   never copies it), [`Session::confirm_segment`], [`Session::refuse_transfer`],
+//!   [`Session::terminate`] (graceful) and [`Session::close`] (immediate).
 //! - **Outputs**, drained in this order after every input or command:
 //!   1. [`Session::poll_transmit`] until `Ok(None)`: pending control messages (contact
 //!      header, SESS_INIT, XFER_ACK, XFER_REFUSE, KEEPALIVE, SESS_TERM, MSG_REJECT).
@@ -180,11 +189,20 @@ enum Rx {
         offset: u64,
         /// Hand the data to the application.
         deliver: bool,
-        /// Acknowledge the segment once its data is consumed (cumulative length
-        /// `ack_len`).
+        /// Once its data is consumed, hold the segment for the application's
+        /// confirmation, then acknowledge it (cumulative length `ack_len`).
         ack: bool,
         ack_len: u64,
     },
+}
+
+/// A received segment whose data was handed out and whose XFER_ACK waits for
+/// [`Session::confirm_segment`].
+#[derive(Debug, Clone, Copy)]
+struct Unconfirmed {
+    id: u64,
+    flags: SegmentFlags,
+    ack_len: u64,
 }
 
 /// SESS_TERM bookkeeping.
@@ -238,6 +256,9 @@ pub struct Session {
     tx_ids_exhausted: bool,
     /// The incoming transfer whose remaining segments are refused, and why.
     refused_rx: Option<(u64, XferRefuseReason)>,
+    /// The received segment awaiting the application's confirmation (input pauses
+    /// meanwhile).
+    unconfirmed: Option<Unconfirmed>,
     tx_size: u64,
     last_tx: Instant,
     last_rx: Instant,
@@ -288,6 +309,7 @@ impl Session {
             next_tx_id: 0,
             tx_ids_exhausted: false,
             refused_rx: None,
+            unconfirmed: None,
             tx_size: config.tx_segment_size,
             last_tx: now,
             last_rx: now,
@@ -404,6 +426,7 @@ impl Session {
     pub fn transfers_in_progress(&self) -> bool {
         self.outgoing.iter().any(|t| t.started)
             || !self.incoming.is_empty()
+            || self.unconfirmed.is_some()
             || matches!(self.rx, Rx::Data { ack: true, .. })
     }
 
@@ -485,8 +508,10 @@ impl Session {
     /// runs the TLS handshake (after [`Event::StartTls`]) nothing is consumed. It also
     /// returns right after accepting a new incoming transfer's START segment head
     /// ([`Event::IncomingTransferStarted`]), before any of its data, so the caller can
-    /// [`refuse`](Session::refuse_transfer) even a single-segment transfer before it is
-    /// acknowledged.
+    /// [`refuse`](Session::refuse_transfer) the transfer before reading it.
+    ///
+    /// After a piece with [`RxData::end_of_segment`], nothing more is consumed until
+    /// [`Session::confirm_segment`] or [`Session::refuse_transfer`] was called for it.
     pub fn handle_input<'a>(&mut self, now: Instant, input: &'a [u8]) -> Input<'a> {
         self.now = now;
         let mut pos = 0usize;
@@ -501,12 +526,17 @@ impl Session {
                 Phase::Tls => break,
                 _ => {}
             }
+            if self.unconfirmed.is_some() {
+                // The application has not confirmed the last segment yet.
+                break;
+            }
             if let Rx::Data {
                 id,
                 flags,
                 remaining,
                 offset,
                 deliver,
+                ack,
                 ..
             } = self.rx
             {
@@ -533,14 +563,15 @@ impl Session {
                 if done {
                     self.finish_segment();
                 }
-                if deliver && (n > 0 || end) {
+                if deliver && (n > 0 || done) {
                     return Input {
                         consumed: pos,
                         data: Some(RxData {
                             transfer_id: id,
                             bytes,
                             offset,
-                            end_of_transfer: end,
+                            end_of_segment: done && ack,
+                            end_of_transfer: end && ack,
                         }),
                     };
                 }
@@ -827,8 +858,40 @@ impl Session {
         Ok((n, h + n))
     }
 
+    /// Confirms that the segment of `transfer_id` just delivered (the piece with
+    /// [`RxData::end_of_segment`]) was processed: its data is stored, and for the END
+    /// segment the whole bundle is complete. Queues the segment's XFER_ACK (and
+    /// [`Event::IncomingTransferFinished`] after the END segment) and lets input
+    /// continue.
+    pub fn confirm_segment(&mut self, transfer_id: u64) -> Result<(), UsageError> {
+        let u = match self.unconfirmed {
+            Some(u) if u.id == transfer_id => u,
+            _ => return Err(UsageError::NothingToConfirm(transfer_id)),
+        };
+        self.unconfirmed = None;
+        self.queue(Control::Ack(XferAck {
+            flags: u.flags,
+            transfer_id: u.id,
+            acked_len: u.ack_len,
+        }));
+        if let Some(i) = self.incoming.iter().position(|t| t.id == u.id) {
+            self.incoming[i].received = u.ack_len;
+            if u.flags.is_end() {
+                self.incoming.swap_remove(i);
+                self.emit(Event::IncomingTransferFinished {
+                    transfer_id: u.id,
+                    len: u.ack_len,
+                });
+            }
+        }
+        self.last_xfer = self.now;
+        self.check_ending();
+        Ok(())
+    }
+
     /// Refuses an incoming transfer (XFER_REFUSE with `reason`); its remaining
-    /// segments are discarded unacknowledged.
+    /// segments are discarded unacknowledged. A segment delivered and not yet
+    /// [confirmed](Session::confirm_segment) is never acknowledged.
     pub fn refuse_transfer(
         &mut self,
         transfer_id: u64,
@@ -942,6 +1005,7 @@ impl Session {
         }
         self.ctrl.clear();
         self.rx = Rx::Head;
+        self.unconfirmed = None;
         self.phase = Phase::Closed(reason);
         self.emit(Event::Closed { reason });
     }
@@ -956,6 +1020,7 @@ impl Session {
             }));
         }
         self.rx = Rx::Head;
+        self.unconfirmed = None;
         self.phase = Phase::Closing(reason);
         self.close_deadline = Some(self.now + self.config.sess_term_timeout);
         self.finish_closing();
@@ -1518,6 +1583,13 @@ impl Session {
             reason,
         });
         self.refused_rx = Some((t.id, reason));
+        if let Some(u) = self.unconfirmed.filter(|u| u.id == t.id) {
+            self.unconfirmed = None;
+            if u.flags.is_end() {
+                // Its last segment was received already: nothing follows.
+                self.refused_rx = None;
+            }
+        }
         if let Rx::Data {
             id,
             flags,
@@ -1552,21 +1624,8 @@ impl Session {
         };
         self.rx = Rx::Head;
         if ack {
-            self.queue(Control::Ack(XferAck {
-                flags,
-                transfer_id: id,
-                acked_len: ack_len,
-            }));
-            if let Some(i) = self.incoming.iter().position(|t| t.id == id) {
-                self.incoming[i].received = ack_len;
-                if flags.is_end() {
-                    self.incoming.swap_remove(i);
-                    self.emit(Event::IncomingTransferFinished {
-                        transfer_id: id,
-                        len: ack_len,
-                    });
-                }
-            }
+            // The XFER_ACK waits for `confirm_segment`.
+            self.unconfirmed = Some(Unconfirmed { id, flags, ack_len });
             self.last_xfer = self.now;
         } else if flags.is_end() && self.refused_rx.is_some_and(|(r, _)| r == id) {
             self.refused_rx = None;

@@ -62,6 +62,9 @@ pub(super) struct Raw {
     pub(super) now: Instant,
     /// Delivered data pieces: (transfer id, bytes, end of transfer).
     pub(super) delivered: Vec<(u64, Vec<u8>, bool)>,
+    /// Confirm each segment as soon as its last piece is delivered (default); when
+    /// unset, `feed` stops at a segment awaiting confirmation.
+    pub(super) auto_confirm: bool,
 }
 
 impl Raw {
@@ -71,6 +74,7 @@ impl Raw {
             s: Session::new(cfg, side, now).unwrap(),
             now,
             delivered: vec![],
+            auto_confirm: true,
         }
     }
 
@@ -83,7 +87,13 @@ impl Raw {
             match r.data {
                 Some(d) => {
                     self.delivered
-                        .push((d.transfer_id, d.bytes.to_vec(), d.end_of_transfer))
+                        .push((d.transfer_id, d.bytes.to_vec(), d.end_of_transfer));
+                    if d.end_of_segment {
+                        if !self.auto_confirm {
+                            return off;
+                        }
+                        self.s.confirm_segment(d.transfer_id).unwrap();
+                    }
                 }
                 None if r.consumed == 0 => return off,
                 None => {}

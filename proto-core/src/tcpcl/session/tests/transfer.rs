@@ -254,9 +254,78 @@ fn segment_data_streams_without_buffering() {
     }
     assert_eq!(total, data.len());
     assert!(pieces >= 160);
+    // The ack waits for the application's confirmation.
+    assert!(b.out_msgs().is_empty());
+    b.s.confirm_segment(0).unwrap();
     assert_eq!(
         b.out_msgs(),
         ["XFER_ACK flags=END|START transfer_id=0 acked_len=10485760"]
+    );
+}
+
+#[test]
+fn a_segment_is_acknowledged_only_once_confirmed() {
+    // RFC 9174 §5.2.3: the XFER_ACK goes out only after the application processed the
+    // segment; meanwhile input pauses, and a refusal replaces the ack.
+    let mut b = passive_established(config("dtn://b/"), 0, 1000);
+    b.auto_confirm = false;
+    let mut input = segment(START, 3, &[], b"first");
+    input.extend(segment(END, 3, &[], b"second"));
+    let used = b.feed(&input);
+    assert_eq!(b.data_of(3), b"first");
+    assert!(b.out_msgs().is_empty(), "no ack before confirmation");
+    // Input is paused on the unconfirmed segment.
+    assert_eq!(b.s.handle_input(b.now, &input[used..]).consumed, 0);
+    assert!(b.s.transfers_in_progress());
+    assert_eq!(b.s.confirm_segment(4), Err(UsageError::NothingToConfirm(4)));
+    b.s.confirm_segment(3).unwrap();
+    assert_eq!(b.s.confirm_segment(3), Err(UsageError::NothingToConfirm(3)));
+    assert_eq!(
+        b.out_msgs(),
+        ["XFER_ACK flags=START transfer_id=3 acked_len=5"]
+    );
+    let used2 = b.feed(&input[used..]);
+    assert_eq!(used + used2, input.len());
+    assert_eq!(b.data_of(3), b"firstsecond");
+    assert!(b.out_msgs().is_empty());
+    // The application could not store the bundle: refused, never acknowledged.
+    b.s.refuse_transfer(3, XferRefuseReason::NO_RESOURCES)
+        .unwrap();
+    assert_eq!(
+        b.out_msgs(),
+        ["XFER_REFUSE reason=no resources transfer_id=3"]
+    );
+    assert!(!b.s.transfers_in_progress());
+    assert_eq!(b.s.confirm_segment(3), Err(UsageError::NothingToConfirm(3)));
+    // The transfer is over (its END was received): the next one is served normally.
+    b.auto_confirm = true;
+    b.feed(&segment(START | END, 4, &[], b"next"));
+    assert_eq!(
+        b.out_msgs(),
+        ["XFER_ACK flags=END|START transfer_id=4 acked_len=4"]
+    );
+}
+
+#[test]
+fn an_empty_segment_is_delivered_for_confirmation() {
+    // A zero-length segment still needs processing (an empty bundle's END): it comes
+    // out as an empty piece that completes the segment.
+    let mut b = passive_established(config("dtn://b/"), 0, 1000);
+    b.auto_confirm = false;
+    b.feed(&segment(START, 1, &[], b""));
+    assert_eq!(b.delivered, [(1, vec![], false)]);
+    assert!(b.out_msgs().is_empty());
+    b.s.confirm_segment(1).unwrap();
+    assert_eq!(
+        b.out_msgs(),
+        ["XFER_ACK flags=START transfer_id=1 acked_len=0"]
+    );
+    b.feed(&segment(END, 1, &[], b""));
+    assert_eq!(b.delivered[1], (1, vec![], true));
+    b.s.confirm_segment(1).unwrap();
+    assert_eq!(
+        b.out_msgs(),
+        ["XFER_ACK flags=END transfer_id=1 acked_len=0"]
     );
 }
 
