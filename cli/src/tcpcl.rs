@@ -4,8 +4,10 @@
 //! Both commands build one [`Agent`] from `--config FILE` (YAML, the seed agent's option
 //! names, see `docs/config-tcpcl.md`) with the flags applied on top, then follow the
 //! agent's event channel. `listen` streams every bundle through a hashing writer into a
-//! hidden `.part` file that is renamed once the bundle is complete; `send` submits each
-//! file as one bundle and succeeds only when every byte was acknowledged.
+//! hidden `.part` file with a name of its own, which gets its final name (never
+//! replacing a file) once the bundle is complete and before the last segment is
+//! acknowledged; `send` submits each file as one bundle and succeeds only when every
+//! byte was acknowledged.
 
 use crate::arrivals::{hex_digest, Arrivals};
 use crate::progress;
@@ -19,11 +21,12 @@ use proto_net::tcpcl::{
     DEFAULT_PORT,
 };
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, ErrorKind, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -117,7 +120,7 @@ pub(crate) struct ListenArgs {
     #[arg(long, value_name = "ADDR")]
     bind: String,
     /// Write each bundle to DIR/tcpcl-NNNNNN.bin, streamed into a hidden .part file and
-    /// renamed when complete.
+    /// published when complete (numbers already taken are skipped).
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
     /// Exit (gracefully) after N bundles.
@@ -346,27 +349,87 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 // ----- listen ------------------------------------------------------------------------
 
-/// The digest and length of a bundle, published by its sink once it is complete.
-type Digest256 = Arc<Mutex<Option<(String, u64)>>>;
-
-/// An incoming bundle being streamed.
-struct Pending {
-    temp: Option<PathBuf>,
-    done: Digest256,
-    node_id: String,
+/// What became of an incoming bundle's sink.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Stored {
+    /// Still streaming.
+    #[default]
+    Streaming,
+    /// Complete, and published as arrival `seq` (under its final name in `--out-dir`,
+    /// if one is set) before the agent acknowledged the last segment.
+    Done { seq: u64, sha256: String, len: u64 },
+    /// Could not be stored: the sink failed, so the agent refused the transfer
+    /// instead of acknowledging it.
+    Failed,
+    /// The transfer ended before it completed; its `.part` file is removed.
+    Abandoned,
 }
 
-type PendingMap = Arc<Mutex<HashMap<(SessionId, u64), Pending>>>;
+type SinkState = Arc<Mutex<Stored>>;
+
+/// An incoming bundle, from its sink's creation until its line is printed.
+struct Pending {
+    session: SessionId,
+    transfer_id: u64,
+    node_id: String,
+    temp: Option<PathBuf>,
+    state: SinkState,
+}
+
+/// Keyed by a per-sink token, in creation order: a peer may reuse a transfer ID, so
+/// (session, transfer ID) does not identify a sink.
+type PendingMap = Mutex<BTreeMap<u64, Pending>>;
+
+/// What the sink chooser, the sinks and the main thread share.
+struct Store {
+    arrivals: Arrivals,
+    out_dir: Option<PathBuf>,
+    refuse: Option<XferRefuseReason>,
+    pending: PendingMap,
+    /// Sink tokens, also the unique part of `.part` file names.
+    next_token: AtomicU64,
+    /// Bundles that could not be stored (refused, never acknowledged).
+    failed: AtomicU64,
+}
 
 /// Streams a bundle into a `.part` file (or nowhere) while hashing it. The agent
-/// flushes it when the bundle is complete; a sink dropped without that flush belonged
+/// flushes it when the bundle is complete and acknowledges the last segment only if
+/// that flush succeeds; the flush publishes the file under its final name, so every
+/// acknowledged bundle is already stored. A sink dropped without that flush belonged
 /// to an abandoned transfer and removes its file.
 struct HashingSink {
     file: Option<(PathBuf, BufWriter<File>)>,
     hasher: Sha256,
     len: u64,
-    done: Digest256,
-    complete: bool,
+    state: SinkState,
+    store: Arc<Store>,
+    finished: bool,
+}
+
+impl HashingSink {
+    /// Syncs and publishes the file; the arrival it became.
+    fn finish(&mut self) -> std::io::Result<Stored> {
+        let sha256 = hex_digest(self.hasher.clone().finalize().as_slice());
+        let seq = match self.file.take() {
+            Some((temp, f)) => {
+                let stored = f
+                    .into_inner()
+                    .map_err(std::io::IntoInnerError::into_error)
+                    .and_then(|f| f.sync_all())
+                    .and_then(|()| publish(&temp, &self.store.arrivals));
+                if stored.is_err() {
+                    let _ = std::fs::remove_file(&temp);
+                }
+                stored?
+            }
+            None => self.store.arrivals.next_seq().unwrap_or_default(),
+        };
+        Ok(Stored::Done {
+            seq,
+            sha256,
+            len: self.len,
+        })
+    }
 }
 
 impl Write for HashingSink {
@@ -381,25 +444,84 @@ impl Write for HashingSink {
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        if let Some((_, f)) = &mut self.file {
-            f.flush()?;
-            f.get_ref().sync_all()?;
+        if self.finished {
+            return Ok(());
         }
-        let digest = hex_digest(self.hasher.clone().finalize().as_slice());
-        *lock(&self.done) = Some((digest, self.len));
-        self.complete = true;
-        Ok(())
+        self.finished = true;
+        match self.finish() {
+            Ok(stored) => {
+                *lock(&self.state) = stored;
+                Ok(())
+            }
+            Err(e) => {
+                log::warn!("cannot store a bundle of {} bytes: {e}", self.len);
+                self.store.failed.fetch_add(1, Ordering::SeqCst);
+                *lock(&self.state) = Stored::Failed;
+                Err(e)
+            }
+        }
     }
 }
 
 impl Drop for HashingSink {
     fn drop(&mut self) {
-        if self.complete {
+        if self.finished {
             return;
         }
         if let Some((path, f)) = self.file.take() {
             drop(f);
             let _ = std::fs::remove_file(path);
+        }
+        *lock(&self.state) = Stored::Abandoned;
+    }
+}
+
+/// Gives the complete bundle at `temp` the next free final name; returns its number.
+/// An existing file is never replaced (a bundle of an earlier run, or of another
+/// listener on the same directory): the name is taken with a hard link, which fails
+/// if it exists, and then the next number is tried. Where hard links are not
+/// supported, a rename of a name found free.
+fn publish(temp: &Path, arrivals: &Arrivals) -> std::io::Result<u64> {
+    loop {
+        let seq = arrivals.next_seq().unwrap_or_default();
+        let Some(dst) = arrivals.path_for(seq) else {
+            return Ok(seq);
+        };
+        match std::fs::hard_link(temp, &dst) {
+            Ok(()) => {
+                if let Err(e) = std::fs::remove_file(temp) {
+                    log::warn!("cannot remove {}: {e}", temp.display());
+                }
+                return Ok(seq);
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                if dst.symlink_metadata().is_err() {
+                    log::debug!("linking {} failed ({e}); renaming", dst.display());
+                    std::fs::rename(temp, &dst)?;
+                    return Ok(seq);
+                }
+            }
+        }
+    }
+}
+
+/// A new, empty `.part` file in `dir` with a name no other sink (of this or another
+/// listener) uses; its token.
+fn create_temp(store: &Store, dir: &Path) -> std::io::Result<(u64, PathBuf, File)> {
+    let pid = std::process::id();
+    let mut taken = 0;
+    loop {
+        let token = store.next_token.fetch_add(1, Ordering::SeqCst);
+        let temp = dir.join(format!(".tcpcl-{pid}-{token}.part"));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+        {
+            Ok(f) => return Ok((token, temp, f)),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && taken < 1000 => taken += 1,
+            Err(e) => return Err(e),
         }
     }
 }
@@ -423,13 +545,17 @@ fn listen(a: &ListenArgs) -> Result<()> {
     agent.set_on_stop(move || {
         let _ = stop_tx.try_send(());
     });
-    let arrivals = Arrivals::new("tcpcl", a.out_dir.clone(), None)?;
-    let pending: PendingMap = Arc::default();
+    let store = Arc::new(Store {
+        arrivals: Arrivals::new("tcpcl", a.out_dir.clone(), None)?,
+        out_dir: a.out_dir.clone(),
+        refuse: a.refuse,
+        pending: PendingMap::default(),
+        next_token: AtomicU64::new(1),
+        failed: AtomicU64::new(0),
+    });
     {
-        let (pending, out_dir, refuse) = (pending.clone(), a.out_dir.clone(), a.refuse);
-        agent.set_sink_chooser(move |t: &IncomingTransfer| {
-            choose_sink(t, out_dir.as_deref(), refuse, &pending)
-        });
+        let store = store.clone();
+        agent.set_sink_chooser(move |t: &IncomingTransfer| choose_sink(t, &store));
     }
     let sig = signals()?;
     let local = agent
@@ -438,18 +564,18 @@ fn listen(a: &ListenArgs) -> Result<()> {
         .with_context(|| format!("listening on {}", a.bind))?;
     eprintln!("listening for TCPCL on {local}");
 
-    let mut peers: HashMap<SessionId, SocketAddr> = HashMap::new();
-    let mut received = 0u64;
+    let mut l = Listening {
+        store: &store,
+        peers: HashMap::new(),
+        received: 0,
+        lost: Vec::new(),
+    };
     let mut shutting_down = false;
     let mut stopped = false;
     while !stopped {
         select! {
             recv(events) -> ev => match ev {
-                Ok(ev) => {
-                    if on_listen_event(ev, &mut peers, &pending, &arrivals)? {
-                        received += 1;
-                    }
-                }
+                Ok(ev) => l.on_event(ev),
                 Err(_) => stopped = true,
             },
             recv(sig) -> _ => {
@@ -464,166 +590,230 @@ fn listen(a: &ListenArgs) -> Result<()> {
             },
             recv(stop_rx) -> _ => stopped = true,
         }
-        if !shutting_down && a.count.is_some_and(|n| received >= n) {
+        if !shutting_down && a.count.is_some_and(|n| l.received >= n) {
             shutting_down = true;
             agent.shutdown();
         }
     }
-    // Bundles that completed just before the agent stopped are still on the channel.
+    // Only once the sessions are closed is every bundle they completed on the channel.
+    if !agent.wait_sessions_closed(Duration::from_secs(2)) {
+        agent.stop();
+        agent.wait_sessions_closed(Duration::from_secs(1));
+    }
     while let Ok(ev) = events.try_recv() {
-        if on_listen_event(ev, &mut peers, &pending, &arrivals)? {
-            received += 1;
-        }
+        l.on_event(ev);
     }
-    agent.wait_sessions_closed(Duration::from_secs(2));
-    for p in lock(&pending).drain().map(|(_, p)| p) {
-        if let Some(t) = p.temp {
-            let _ = std::fs::remove_file(t);
-        }
+    l.finish();
+    eprintln!("received {} bundle(s)", l.received);
+    let failed = store.failed.load(Ordering::SeqCst);
+    if failed > 0 {
+        eprintln!(
+            "{failed} bundle(s) could not be stored and were refused (not acknowledged); see the warnings above"
+        );
     }
-    eprintln!("received {received} bundle(s)");
+    if !l.lost.is_empty() {
+        bail!(
+            "{} acknowledged bundle(s) could not be stored: {}",
+            l.lost.len(),
+            l.lost.join("; ")
+        );
+    }
     Ok(())
 }
 
-fn choose_sink(
-    t: &IncomingTransfer,
-    out_dir: Option<&Path>,
-    refuse: Option<XferRefuseReason>,
-    pending: &PendingMap,
-) -> Sink {
-    if let Some(r) = refuse {
+fn choose_sink(t: &IncomingTransfer, store: &Arc<Store>) -> Sink {
+    if let Some(r) = store.refuse {
         return Sink::Refuse(r);
     }
-    let mut file = None;
-    if let Some(dir) = out_dir {
-        let temp = dir.join(format!(".tcpcl-s{}-t{}.part", t.session.0, t.transfer_id));
-        match File::create(&temp) {
-            Ok(f) => file = Some((temp, BufWriter::with_capacity(256 << 10, f))),
+    let (token, file) = match &store.out_dir {
+        Some(dir) => match create_temp(store, dir) {
+            Ok((token, temp, f)) => (token, Some((temp, BufWriter::with_capacity(256 << 10, f)))),
             Err(e) => {
                 log::error!(
-                    "cannot create {}: {e}; refusing the transfer",
-                    temp.display()
+                    "cannot create a .part file in {}: {e}; refusing the transfer",
+                    dir.display()
                 );
                 return Sink::Refuse(XferRefuseReason::NO_RESOURCES);
             }
-        }
-    }
-    let done = Digest256::default();
-    lock(pending).insert(
-        (t.session, t.transfer_id),
+        },
+        None => (store.next_token.fetch_add(1, Ordering::SeqCst), None),
+    };
+    let state = SinkState::default();
+    lock(&store.pending).insert(
+        token,
         Pending {
-            temp: file.as_ref().map(|(p, _)| p.clone()),
-            done: done.clone(),
+            session: t.session,
+            transfer_id: t.transfer_id,
             node_id: t.peer_node_id.clone(),
+            temp: file.as_ref().map(|(p, _)| p.clone()),
+            state: state.clone(),
         },
     );
     Sink::Writer(Box::new(HashingSink {
         file,
         hasher: Sha256::new(),
         len: 0,
-        done,
-        complete: false,
+        state,
+        store: store.clone(),
+        finished: false,
     }))
 }
 
-/// Handles one listener event; returns whether a bundle was recorded.
-fn on_listen_event(
-    ev: Event,
-    peers: &mut HashMap<SessionId, SocketAddr>,
-    pending: &PendingMap,
-    arrivals: &Arrivals,
-) -> Result<bool> {
-    match ev {
-        Event::SessionOpened { session, peer, .. } => {
-            log::info!("{session}: connection from {peer}");
-            peers.insert(session, peer);
-        }
-        Event::SessionEstablished { session, params } => {
-            log::info!("{session}: {}", describe_session(&params));
-        }
-        Event::SessionClosed { session, reason } => {
-            let peer = peers
-                .remove(&session)
-                .map_or_else(|| session.to_string(), |a| a.to_string());
-            if reason.is_graceful() {
-                log::info!("{session}: session with {peer} ended ({reason})");
-            } else {
-                log::warn!(
-                    "session with {peer} ended: {}",
-                    explain_close(&reason, &peer)
-                );
-            }
-            lock(pending).retain(|(s, _), p| {
-                let keep = *s != session || lock(&p.done).is_some();
-                if !keep {
-                    if let Some(t) = &p.temp {
-                        let _ = std::fs::remove_file(t);
-                    }
-                }
-                keep
-            });
-        }
-        Event::TransferRefused {
-            session,
-            direction: Direction::Incoming,
-            transfer_id,
-            reason,
-        } => {
-            log::info!("{session}: refused transfer {transfer_id} ({reason})");
-            drop_pending(pending, session, transfer_id);
-        }
-        Event::TransferCancelled {
-            session,
-            direction: Direction::Incoming,
-            transfer_id,
-        } => {
-            log::warn!("{session}: transfer {transfer_id} was abandoned before it completed");
-            drop_pending(pending, session, transfer_id);
-        }
-        Event::BundleReceived {
-            session,
-            transfer_id,
-            len,
-            ..
-        } => {
-            let Some(p) = lock(pending).remove(&(session, transfer_id)) else {
-                log::warn!("{session}: bundle {transfer_id} arrived without a sink");
-                return Ok(false);
-            };
-            let Some((sha, hashed)) = lock(&p.done).take() else {
-                bail!("{session}: bundle {transfer_id} is complete but its sink was not finished");
-            };
-            if hashed != len {
-                log::warn!(
-                    "{session}: bundle {transfer_id}: {len} bytes reported, {hashed} hashed"
-                );
-            }
-            // Numbers already taken in the directory (an earlier run) are skipped: a
-            // restarted listener never overwrites a stored bundle.
-            let mut seq = arrivals.next_seq().unwrap_or_default();
-            while arrivals.path_for(seq).is_some_and(|d| d.exists()) {
-                seq = arrivals.next_seq().unwrap_or_default();
-            }
-            if let (Some(tmp), Some(dst)) = (&p.temp, arrivals.path_for(seq)) {
-                std::fs::rename(tmp, &dst)
-                    .with_context(|| format!("renaming to {}", dst.display()))?;
-            }
-            let addr = peers
-                .get(&session)
-                .map_or_else(|| "?".to_string(), |a| a.to_string());
-            arrivals.print(seq, &format!("{} ({addr})", p.node_id), hashed, &sha);
-            return Ok(true);
-        }
-        _ => {}
-    }
-    Ok(false)
+/// The listener's main thread: prints a line for every stored bundle and keeps
+/// account of what could not be stored. Nothing here ends the listener.
+struct Listening<'a> {
+    store: &'a Store,
+    peers: HashMap<SessionId, SocketAddr>,
+    received: u64,
+    /// Acknowledged bundles that are not stored.
+    lost: Vec<String>,
 }
 
-fn drop_pending(pending: &PendingMap, session: SessionId, tid: u64) {
-    if let Some(p) = lock(pending).remove(&(session, tid)) {
-        if let Some(t) = p.temp {
-            let _ = std::fs::remove_file(t);
+impl Listening<'_> {
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::SessionOpened { session, peer, .. } => {
+                log::info!("{session}: connection from {peer}");
+                self.peers.insert(session, peer);
+            }
+            Event::SessionEstablished { session, params } => {
+                log::info!("{session}: {}", describe_session(&params));
+            }
+            Event::SessionClosed { session, reason } => {
+                let peer = self.peer(session);
+                if reason.is_graceful() {
+                    log::info!("{session}: session with {peer} ended ({reason})");
+                } else {
+                    log::warn!(
+                        "session with {peer} ended: {}",
+                        explain_close(&reason, &peer)
+                    );
+                }
+                // Every BundleReceived of the session came before this event: a bundle
+                // still here was stored, but the session ended before it was
+                // acknowledged. It is kept all the same.
+                let done: Vec<Pending> = {
+                    let mut pending = lock(&self.store.pending);
+                    let keys: Vec<u64> = pending
+                        .iter()
+                        .filter(|(_, p)| p.session == session && p.is_done())
+                        .map(|(k, _)| *k)
+                        .collect();
+                    keys.iter().filter_map(|k| pending.remove(k)).collect()
+                };
+                for p in done {
+                    log::warn!(
+                        "{session}: bundle {} is stored, but the session ended before it was acknowledged",
+                        p.transfer_id
+                    );
+                    self.print(&p, None);
+                }
+                self.prune();
+                self.peers.remove(&session);
+            }
+            Event::TransferRefused {
+                session,
+                direction: Direction::Incoming,
+                transfer_id,
+                reason,
+            } => {
+                log::info!("{session}: refused transfer {transfer_id} ({reason})");
+                self.prune();
+            }
+            Event::TransferCancelled {
+                session,
+                direction: Direction::Incoming,
+                transfer_id,
+            } => {
+                log::warn!("{session}: transfer {transfer_id} was abandoned before it completed");
+                self.prune();
+            }
+            Event::BundleReceived {
+                session,
+                transfer_id,
+                len,
+                ..
+            } => self.on_bundle(session, transfer_id, len),
+            _ => {}
         }
+    }
+
+    fn on_bundle(&mut self, session: SessionId, transfer_id: u64, len: u64) {
+        // The oldest completed sink of this transfer ID: a peer reusing the ID may
+        // already have started the next one.
+        let p = {
+            let mut pending = lock(&self.store.pending);
+            let key = pending
+                .iter()
+                .find(|(_, p)| p.session == session && p.transfer_id == transfer_id && p.is_done())
+                .map(|(k, _)| *k);
+            key.and_then(|k| pending.remove(&k))
+        };
+        match p {
+            Some(p) => self.print(&p, Some(len)),
+            None => {
+                let what = format!(
+                    "bundle {transfer_id} ({len} bytes) from {} on {session}",
+                    self.peer(session)
+                );
+                log::error!("{what} was acknowledged, but its sink did not store it");
+                self.lost.push(what);
+            }
+        }
+    }
+
+    /// Prints the line of a stored bundle.
+    fn print(&mut self, p: &Pending, reported: Option<u64>) {
+        let Stored::Done { seq, sha256, len } = lock(&p.state).clone() else {
+            return;
+        };
+        if reported.is_some_and(|r| r != len) {
+            log::warn!(
+                "{}: bundle {}: {} bytes reported, {len} hashed",
+                p.session,
+                p.transfer_id,
+                reported.unwrap_or_default()
+            );
+        }
+        let addr = self
+            .peers
+            .get(&p.session)
+            .map_or_else(|| "?".to_string(), |a| a.to_string());
+        self.store
+            .arrivals
+            .print(seq, &format!("{} ({addr})", p.node_id), len, &sha256);
+        self.received += 1;
+    }
+
+    /// Forgets sinks that ended without a bundle (their sinks removed their files).
+    fn prune(&self) {
+        lock(&self.store.pending)
+            .retain(|_, p| !matches!(*lock(&p.state), Stored::Failed | Stored::Abandoned));
+    }
+
+    /// After the sessions closed: prints every stored bundle not printed yet and removes
+    /// the files of transfers that did not complete.
+    fn finish(&mut self) {
+        let left = std::mem::take(&mut *lock(&self.store.pending));
+        for p in left.into_values() {
+            if p.is_done() {
+                self.print(&p, None);
+            } else if let Some(t) = &p.temp {
+                let _ = std::fs::remove_file(t);
+            }
+        }
+    }
+
+    fn peer(&self, session: SessionId) -> String {
+        self.peers
+            .get(&session)
+            .map_or_else(|| session.to_string(), |a| a.to_string())
+    }
+}
+
+impl Pending {
+    fn is_done(&self) -> bool {
+        matches!(*lock(&self.state), Stored::Done { .. })
     }
 }
 
@@ -1278,6 +1468,28 @@ mod tests {
         assert_eq!(with_default_port("::1"), "[::1]:4556");
         assert_eq!(with_default_port("[::1]:99"), "[::1]:99");
         assert_eq!(with_default_port("h:99"), "h:99");
+    }
+
+    #[test]
+    fn publishing_never_replaces_a_file() {
+        let dir = std::env::temp_dir().join(format!("proto-tcpcl-publish-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let arrivals = Arrivals::new("tcpcl", Some(dir.clone()), None).unwrap();
+        std::fs::write(dir.join("tcpcl-000001.bin"), b"earlier").unwrap();
+        std::fs::write(dir.join("tcpcl-000002.bin"), b"earlier too").unwrap();
+        let temp = dir.join(".x.part");
+        std::fs::write(&temp, b"new").unwrap();
+        assert_eq!(publish(&temp, &arrivals).unwrap(), 3);
+        assert!(!temp.exists());
+        assert_eq!(
+            std::fs::read(dir.join("tcpcl-000001.bin")).unwrap(),
+            b"earlier"
+        );
+        assert_eq!(std::fs::read(dir.join("tcpcl-000003.bin")).unwrap(), b"new");
+        // A temporary file that is gone is an error, not an empty bundle.
+        assert!(publish(&temp, &arrivals).is_err());
+        assert!(!dir.join("tcpcl-000004.bin").exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
