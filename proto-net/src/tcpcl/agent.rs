@@ -19,7 +19,7 @@ use super::config::Config;
 use super::error::{Error, Result};
 use super::events::{Event, SessionId};
 use super::io::{reader_main, writer_main, ReadBudget, READ_BUDGET};
-use super::runner::{Parts, Runner};
+use super::runner::{Parts, Runner, WriterStart};
 use super::session::{Info, SessionHandle, Shared};
 use super::sink::{IncomingTransfer, Sink, SinkChooser};
 use super::tls::{TlsContext, TlsSettings, TlsVersion};
@@ -249,9 +249,12 @@ impl Inner {
             std::thread::Builder::new()
                 .name(format!("tcpcl-{}-rd", id.0))
                 .spawn(move || reader_main(rd, reader_tx, directive_rx, pool_rx, budget))?;
-            std::thread::Builder::new()
-                .name(format!("tcpcl-{}-wr", id.0))
-                .spawn(move || writer_main(wr, job_rx, done_tx))?;
+            let writer_start: WriterStart = Box::new(move || {
+                std::thread::Builder::new()
+                    .name(format!("tcpcl-{}-wr", id.0))
+                    .spawn(move || writer_main(wr, job_rx, done_tx))
+                    .map(drop)
+            });
             let runner = Runner::new(Parts {
                 core,
                 shared,
@@ -262,6 +265,7 @@ impl Inner {
                 directive_tx,
                 pool_tx,
                 job_tx,
+                writer_start: Some(writer_start),
                 done_rx,
                 cmd_rx,
                 send_rx,

@@ -54,6 +54,9 @@ const DIRECT_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
 #[cfg(all(unix, not(target_os = "linux")))]
 const DIRECT_FLAGS: libc::c_int = libc::MSG_DONTWAIT;
 
+/// Starts a session's writer thread.
+pub(crate) type WriterStart = Box<dyn FnOnce() -> std::io::Result<()> + Send>;
+
 /// The channels a session thread is built from.
 pub(crate) struct Parts {
     pub(crate) core: Session,
@@ -65,6 +68,9 @@ pub(crate) struct Parts {
     pub(crate) directive_tx: Sender<Directive>,
     pub(crate) pool_tx: Sender<ReadBuf>,
     pub(crate) job_tx: Sender<WriterJob>,
+    /// Spawns the writer thread: done on its first job, so a session whose writes
+    /// all go out directly (small messages, plaintext close) never starts one.
+    pub(crate) writer_start: Option<WriterStart>,
     pub(crate) done_rx: Receiver<WriterDone>,
     pub(crate) cmd_rx: Receiver<Command>,
     pub(crate) send_rx: Receiver<SendRequest>,
@@ -137,6 +143,7 @@ pub(crate) struct Runner {
     tls_role: Option<TlsRole>,
     tls_leftover: Option<Vec<u8>>,
     job_tx: Sender<WriterJob>,
+    writer_start: Option<WriterStart>,
     done_rx: Receiver<WriterDone>,
     /// Writer jobs handed over and not yet reported done.
     in_flight: usize,
@@ -185,6 +192,7 @@ impl Runner {
             tls_role: None,
             tls_leftover: None,
             job_tx: p.job_tx,
+            writer_start: p.writer_start,
             done_rx: p.done_rx,
             in_flight: 0,
             direct_writes: 0,
@@ -360,7 +368,7 @@ impl Runner {
                 self.core.close();
             }
             ReaderMsg::TlsWantsWrite => {
-                if self.writer_alive && self.job_tx.send(WriterJob::Flush).is_ok() {
+                if self.writer_alive && self.job(WriterJob::Flush) {
                     self.in_flight += 1;
                 }
             }
@@ -455,7 +463,7 @@ impl Runner {
     fn on_tls_up(&mut self, up: TlsUp) {
         let now = Instant::now();
         if self.writer_alive {
-            let _ = self.job_tx.send(WriterJob::SetTls(up.conn.clone()));
+            let _ = self.job(WriterJob::SetTls(up.conn.clone()));
         }
         self.tls = Some(up.conn);
         let info = up.info;
@@ -804,9 +812,11 @@ impl Runner {
 
     fn on_send(&mut self, req: SendRequest) {
         let r = self.start_send(req.source);
-        // Publish the pending count first, so a `wait_sent` right after `send_*`
-        // returns cannot miss this bundle.
-        self.publish();
+        // Put the bundle on the wire (a small one is written directly when the writer
+        // is idle) before waking the caller: on two CPUs the woken caller would
+        // otherwise compete with this write. `pump` also publishes the pending count,
+        // so a `wait_sent` right after `send_*` returns cannot miss this bundle.
+        self.pump();
         let _ = req.reply.send(r);
     }
 
@@ -1061,11 +1071,7 @@ impl Runner {
             // The rest is the peer's acks; the next bundle may start framing now.
             self.current = None;
         }
-        if self
-            .job_tx
-            .send(WriterJob::Write(chunk.buf, range, JobKind::Data))
-            .is_ok()
-        {
+        if self.job(WriterJob::Write(chunk.buf, range, JobKind::Data)) {
             self.in_flight += 1;
         }
     }
@@ -1121,7 +1127,7 @@ impl Runner {
             data,
             range: pos..pos + k,
         };
-        if self.job_tx.send(job).is_ok() {
+        if self.job(job) {
             self.in_flight += 1;
         }
     }
@@ -1166,6 +1172,21 @@ impl Runner {
     // ----- the pump ------------------------------------------------------------------
 
     /// Keeps the writer supplied: up to [`MAX_IN_FLIGHT`] jobs, control messages first.
+    /// Queues a job for the writer, starting the writer first if this is its first
+    /// job; false if the writer is gone (or could not be started).
+    fn job(&mut self, job: WriterJob) -> bool {
+        if let Some(start) = self.writer_start.take() {
+            if let Err(e) = start() {
+                self.writer_alive = false;
+                self.close_override
+                    .get_or_insert(CloseReason::Io(format!("spawning the writer: {e}")));
+                self.core.close();
+                return false;
+            }
+        }
+        self.job_tx.send(job).is_ok()
+    }
+
     fn schedule_writer(&mut self) {
         while self.writer_alive && self.in_flight < MAX_IN_FLIGHT {
             let before = (self.in_flight, self.direct_writes);
@@ -1262,11 +1283,7 @@ impl Runner {
             return;
         }
         let len = rest.len();
-        if self
-            .job_tx
-            .send(WriterJob::Write(rest, 0..len, JobKind::Raw))
-            .is_ok()
-        {
+        if self.job(WriterJob::Write(rest, 0..len, JobKind::Raw)) {
             self.in_flight += 1;
         }
     }
@@ -1286,11 +1303,7 @@ impl Runner {
             let next = std::mem::take(&mut self.spare);
             let buf = std::mem::replace(&mut self.outbox, next);
             let len = buf.len();
-            if self
-                .job_tx
-                .send(WriterJob::Write(buf, 0..len, JobKind::Control))
-                .is_ok()
-            {
+            if self.job(WriterJob::Write(buf, 0..len, JobKind::Control)) {
                 self.in_flight += 1;
             }
             return;
@@ -1397,9 +1410,23 @@ impl Runner {
                 }
             }
         }
-        if self.writer_alive && !self.immediate {
+        if self.writer_alive
+            && !self.immediate
+            && self.tls.is_none()
+            && self.in_flight == 0
+            && self.outbox.is_empty()
+        {
+            // Plaintext and the writer idle: send the FIN from here instead of waiting
+            // for the writer to wake, write it and exit (the writer is told to stop and
+            // exits on its own; its shutdown is then a no-op).
+            let _ = self.sock.shutdown(Shutdown::Write);
+            if self.writer_start.is_none() {
+                let _ = self.job(WriterJob::Shutdown);
+            }
+            self.linger();
+        } else if self.writer_alive && !self.immediate {
             // close_notify and FIN, then wait (bounded) for the writer to exit.
-            if self.job_tx.send(WriterJob::Shutdown).is_ok() {
+            if self.job(WriterJob::Shutdown) {
                 let deadline = Instant::now() + Duration::from_secs(1);
                 while self.done_rx.recv_deadline(deadline).is_ok() {}
                 self.linger();
