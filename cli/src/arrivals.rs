@@ -1,9 +1,9 @@
 //! What `listen` does with each message or bundle that arrives: an atomic file in
 //! `--out-dir`, one line on stdout (time, peer, size, SHA-256), and the `--count` limit.
 
+use crate::decode::hex;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
-use std::fmt::Write as _;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -142,15 +142,7 @@ fn highest_number(dir: &Path, prefix: &str) -> Result<u64> {
 
 /// Lower-case hex SHA-256.
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
-    hex_digest(Sha256::digest(data).as_slice())
-}
-
-/// Lower-case hex of a digest.
-pub(crate) fn hex_digest(d: &[u8]) -> String {
-    d.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    hex(Sha256::digest(data).as_slice())
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for `t`.

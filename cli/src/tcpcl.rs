@@ -9,7 +9,8 @@
 //! acknowledged; `send` submits each file as one bundle and succeeds only when every
 //! byte was acknowledged.
 
-use crate::arrivals::{hex_digest, Arrivals};
+use crate::arrivals::Arrivals;
+use crate::decode::hex;
 use crate::progress;
 use anyhow::{anyhow, bail, Context, Result};
 use crossbeam_channel::{bounded, select, Receiver};
@@ -409,7 +410,7 @@ struct HashingSink {
 impl HashingSink {
     /// Syncs and publishes the file; the arrival it became.
     fn finish(&mut self) -> std::io::Result<Stored> {
-        let sha256 = hex_digest(self.hasher.clone().finalize().as_slice());
+        let sha256 = hex(self.hasher.clone().finalize().as_slice());
         let seq = match self.file.take() {
             Some((temp, f)) => {
                 let stored = f

@@ -6,6 +6,8 @@ mod cotp;
 mod tcpcl;
 mod tree;
 
+pub(crate) use tree::hex;
+
 use anyhow::{bail, Context, Result};
 use std::io::Read;
 use std::path::PathBuf;

@@ -283,9 +283,8 @@ impl Connection {
         cfg.src_ref = req.src_ref;
         // A CR without C0 proposes 128 octets, whatever the configuration says.
         cfg.tpdu_size = req.params.tpdu_size().unwrap_or(TpduSize::S128);
-        let tsap = |t: Option<&[u8]>| t.and_then(|b| Tsap::new(b).ok());
-        cfg.calling_tsap = tsap(req.params.calling_tsap());
-        cfg.called_tsap = tsap(req.params.called_tsap());
+        cfg.calling_tsap = tsap_of(req.params.calling_tsap());
+        cfg.called_tsap = tsap_of(req.params.called_tsap());
         cfg.preferred_max_tpdu_size = req
             .params
             .preferred_max_tpdu_size()
@@ -839,6 +838,15 @@ impl Connection {
         }
     }
 
+    /// Keeps the header of the TPDU in `tpdu` (as far as its LI reaches) for the ER.
+    fn echo_tpdu_header(&mut self, tpdu: &[u8]) {
+        let header_len = tpdu
+            .first()
+            .map_or(0, |&li| usize::from(li) + 1)
+            .min(tpdu.len());
+        self.echo_header(&tpdu[..header_len]);
+    }
+
     fn echo_header(&mut self, header: &[u8]) {
         let n = header.len().min(ER_ECHO_MAX);
         self.er_echo[..n].copy_from_slice(&header[..n]);
@@ -860,11 +868,7 @@ impl Connection {
         let tpdu = match Tpdu::decode(buf) {
             Ok(t) => t,
             Err(e) => {
-                let header_len = buf
-                    .first()
-                    .map_or(0, |&li| usize::from(li) + 1)
-                    .min(buf.len());
-                self.echo_header(&buf[..header_len]);
+                self.echo_tpdu_header(buf);
                 let cause = match e {
                     TpduError::UnknownType { .. } => RejectCause::INVALID_TPDU_TYPE,
                     TpduError::ParameterLength { .. } | TpduError::InvalidValue { .. } => {
@@ -882,9 +886,8 @@ impl Connection {
         match (self.state, tpdu) {
             (State::AwaitingRequest, Tpdu::ConnectionRequest(cr)) => {
                 self.remote_ref = cr.src_ref;
-                let tsap = |t: Option<&[u8]>| t.and_then(|b| Tsap::new(b).ok());
-                self.calling_tsap = tsap(cr.params.calling_tsap());
-                self.called_tsap = tsap(cr.params.called_tsap());
+                self.calling_tsap = tsap_of(cr.params.calling_tsap());
+                self.called_tsap = tsap_of(cr.params.called_tsap());
                 let decision = negotiate::decide(
                     &cr,
                     self.cfg.local_tsap.as_ref(),
@@ -961,11 +964,7 @@ impl Connection {
                 self.finish(CloseReason::PeerDisconnect { reason: dr.reason });
             }
             (_, other) => {
-                let header_len = buf
-                    .first()
-                    .map_or(0, |&li| usize::from(li) + 1)
-                    .min(buf.len());
-                self.echo_header(&buf[..header_len]);
+                self.echo_tpdu_header(buf);
                 self.violation(
                     ProtocolError::UnexpectedTpdu { kind: other.kind() },
                     Some(RejectCause::INVALID_TPDU_TYPE),
@@ -1022,4 +1021,10 @@ impl Connection {
         // poll, the newest event is dropped rather than growing a queue.
         let _ = self.events.push(e);
     }
+}
+
+/// A TSAP parameter as a [`Tsap`]; one longer than [`Tsap::MAX_LEN`] is dropped (the
+/// negotiation refuses such a CR before it matters).
+fn tsap_of(bytes: Option<&[u8]>) -> Option<Tsap> {
+    bytes.and_then(|b| Tsap::new(b).ok())
 }
