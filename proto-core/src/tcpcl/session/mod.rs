@@ -587,9 +587,17 @@ impl Session {
             }
             pos += used;
             self.last_rx = now;
-            if std::mem::take(&mut self.yield_at_start) {
+            if std::mem::take(&mut self.yield_at_start)
+                && !matches!(self.rx, Rx::Data { remaining: 0, .. })
+            {
                 // A new incoming transfer: return before its data, so the caller can
                 // refuse it (`refuse_transfer`) before any of it is acknowledged.
+                // A START segment without data is handed out as its empty piece in
+                // this same call instead: the caller sees the start event first and
+                // can still refuse rather than confirm, and a runtime that calls again
+                // only when more bytes arrive never strands it (an empty bundle that
+                // was the last thing the peer sent would otherwise never be
+                // acknowledged).
                 break;
             }
         }

@@ -330,6 +330,54 @@ fn an_empty_segment_is_delivered_for_confirmation() {
 }
 
 #[test]
+fn an_empty_bundle_completes_in_the_call_that_consumes_it() {
+    // A runtime calls `handle_input` again only when more bytes arrive. An empty bundle
+    // (one START|END segment without data) that is the last thing the peer sent must
+    // therefore come out, ready for confirmation, from the call that consumed it; if
+    // the core paused at its START it would never be acknowledged (issue 9, item 1).
+    let mut b = passive_established(config("dtn://b/"), 0, 1000);
+    let seg = segment(START | END, 7, &[], b"");
+    let r = b.s.handle_input(b.now, &seg);
+    assert_eq!(r.consumed, seg.len());
+    let d = r.data.expect("the empty bundle is handed out at once");
+    assert_eq!((d.transfer_id, d.bytes, d.offset), (7, &[][..], 0));
+    assert!(d.end_of_segment && d.end_of_transfer);
+    assert!(b.events().contains(&Event::IncomingTransferStarted {
+        transfer_id: 7,
+        total_len: None
+    }));
+    b.s.confirm_segment(7).unwrap();
+    assert_eq!(
+        b.out_msgs(),
+        ["XFER_ACK flags=END|START transfer_id=7 acked_len=0"]
+    );
+    assert!(b.events().contains(&Event::IncomingTransferFinished {
+        transfer_id: 7,
+        len: 0
+    }));
+}
+
+#[test]
+fn an_empty_bundle_can_still_be_refused_instead_of_confirmed() {
+    let mut b = passive_established(config("dtn://b/"), 0, 1000);
+    let seg = segment(START | END, 3, &[], b"");
+    let r = b.s.handle_input(b.now, &seg);
+    assert!(r.data.is_some_and(|d| d.end_of_transfer));
+    b.s.refuse_transfer(3, XferRefuseReason::NO_RESOURCES).unwrap();
+    assert_eq!(
+        b.out_msgs(),
+        ["XFER_REFUSE reason=no resources transfer_id=3"]
+    );
+    // The stream stays framed: the next bundle is served normally.
+    b.auto_confirm = true;
+    b.feed(&segment(START | END, 4, &[], b"x"));
+    assert_eq!(
+        b.out_msgs(),
+        ["XFER_ACK flags=END|START transfer_id=4 acked_len=1"]
+    );
+}
+
+#[test]
 fn transfer_mru_is_enforced() {
     let cfg = SessionConfig {
         transfer_mru: 100,
