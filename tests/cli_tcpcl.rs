@@ -807,3 +807,85 @@ fn a_reused_transfer_id_neither_truncates_a_bundle_nor_stops_the_listener() {
     assert_eq!(stored_digests(&out), want);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 9, item 1: an empty file (and empty stdin) is a legal zero-length bundle. It is
+/// acknowledged, stored as an empty file and reported like any other, and the files
+/// after it on the command line are sent too.
+#[test]
+fn empty_files_and_empty_stdin_are_zero_length_bundles() {
+    let dir = tmpdir("empty");
+    let out = dir.join("out");
+    let (child, addr) = listen(&[
+        "--node-id",
+        "dtn://rx/",
+        "--out-dir",
+        s(&out),
+        "--count",
+        "3",
+    ]);
+    let guard = scopeguard_kill(child);
+    std::fs::write(dir.join("empty.bin"), b"").unwrap();
+    std::fs::write(dir.join("a.txt"), b"after the empty one").unwrap();
+    let started = Instant::now();
+    let o = send(&addr, &[s(&dir.join("empty.bin")), s(&dir.join("a.txt"))]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "send took {:?}",
+        started.elapsed()
+    );
+    let o = proto()
+        .args([
+            "tcpcl",
+            "send",
+            "--to",
+            &addr,
+            "--node-id",
+            "dtn://tx/",
+            "-",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let output = wait_with_timeout(guard.take(), Duration::from_secs(10));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(
+        lines[0].contains(&format!("0 bytes sha256={}", sha_hex(b""))),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].contains(&format!("0 bytes sha256={}", sha_hex(b""))),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read(out.join("tcpcl-000001.bin")).unwrap(), b"");
+    assert_eq!(
+        std::fs::read(out.join("tcpcl-000002.bin")).unwrap(),
+        b"after the empty one"
+    );
+    assert_eq!(std::fs::read(out.join("tcpcl-000003.bin")).unwrap(), b"");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Kills the child when dropped, unless it was taken back.
+struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    fn take(mut self) -> Child {
+        self.0.take().unwrap()
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            stop(c);
+        }
+    }
+}
+
+fn scopeguard_kill(child: Child) -> KillOnDrop {
+    KillOnDrop(Some(child))
+}

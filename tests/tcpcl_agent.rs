@@ -222,6 +222,59 @@ fn bundles_of_every_size_arrive_intact() -> Result<()> {
     Ok(())
 }
 
+/// Issue 9, item 1: an empty bundle that is the last thing on the wire is acknowledged
+/// (not stranded at its START), stored empty in every kind of sink, and the bundles
+/// queued behind it follow.
+#[test]
+fn an_empty_bundle_alone_is_acknowledged_and_stored_in_every_sink() -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("tcpcl-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let rx = Agent::new(config("dtn://rx/"))?;
+    let writers: Arc<Mutex<Vec<Hasher>>> = Arc::default();
+    let (d, w) = (dir.clone(), writers.clone());
+    // Transfer 0 and 3 to memory, 1 to a file, 2 to a writer.
+    rx.set_sink_chooser(move |t| match t.transfer_id {
+        1 => Sink::File(d.join("1.bin")),
+        2 => {
+            let h = Hasher::default();
+            w.lock().unwrap_or_else(|p| p.into_inner()).push(h.clone());
+            Sink::Writer(Box::new(h))
+        }
+        _ => Sink::Memory,
+    });
+    let rx_events = rx.events();
+    let addr = rx.listen("127.0.0.1:0")?;
+    let tx = Agent::new(config("dtn://tx/"))?;
+    let s = tx.connect(addr)?;
+    s.wait_established(T)?;
+    for expected_id in 0..3u64 {
+        // One at a time, so the empty segment is the last byte the peer sent.
+        let tid = s.send_bytes(Vec::new())?;
+        assert_eq!(tid, expected_id);
+        s.wait_sent(Duration::from_secs(10))
+            .with_context(|| format!("empty bundle {tid} was never acknowledged"))?;
+        let got = bundles(&rx_events, 1, T)?;
+        assert_eq!(got[0].1, tid);
+        match (&got[0].2, tid) {
+            (ReceivedBundle::Bytes(b), 0) => assert!(b.is_empty()),
+            (ReceivedBundle::File(path), 1) => assert_eq!(std::fs::metadata(path)?.len(), 0),
+            (ReceivedBundle::Writer, 2) => {
+                let w = writers.lock().unwrap_or_else(|p| p.into_inner());
+                assert_eq!(w[0].result().1, 0);
+            }
+            (other, _) => bail!("transfer {tid}: unexpected {other:?}"),
+        }
+    }
+    // An empty bundle with a non-empty one behind it.
+    s.send_bytes(Vec::new())?;
+    let tid = s.send_bytes(b"after".to_vec())?;
+    s.wait_sent(Duration::from_secs(10))?;
+    let got = bundles(&rx_events, 2, T)?;
+    assert!(matches!(&got[1], (_, t, ReceivedBundle::Bytes(b)) if *t == tid && b == b"after"));
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
 #[test]
 fn fifty_sessions_in_parallel_both_ways() -> Result<()> {
     let a = Agent::new(config("dtn://a/"))?;

@@ -363,7 +363,8 @@ fn an_empty_bundle_can_still_be_refused_instead_of_confirmed() {
     let seg = segment(START | END, 3, &[], b"");
     let r = b.s.handle_input(b.now, &seg);
     assert!(r.data.is_some_and(|d| d.end_of_transfer));
-    b.s.refuse_transfer(3, XferRefuseReason::NO_RESOURCES).unwrap();
+    b.s.refuse_transfer(3, XferRefuseReason::NO_RESOURCES)
+        .unwrap();
     assert_eq!(
         b.out_msgs(),
         ["XFER_REFUSE reason=no resources transfer_id=3"]
