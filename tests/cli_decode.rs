@@ -299,6 +299,48 @@ fn tcpcl_text_output() {
     }
 }
 
+/// Flags print in the order of the RFC's flag tables, as docs/cli.md shows them
+/// (`START|END`), reserved bits last; text and JSON agree.
+#[test]
+fn tcpcl_flags_print_in_documented_order() {
+    // Contact header with CAN_TLS and a reserved bit; a one-segment transfer (START|END,
+    // 2 data bytes); its XFER_ACK with a reserved bit reflected; a SESS_TERM reply with
+    // a reserved bit.
+    let run = decode(&[
+        "tcpcl",
+        "64746e210481",
+        "0103 0000000000000009 00000000 0000000000000002 6869",
+        "0283 0000000000000009 0000000000000002",
+        "054100",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for want in [
+        "flags: CAN_TLS|0x80 (0x81)",
+        "flags: START|END (0x03)",
+        "flags: START|END|0x80 (0x83)",
+        "flags: REPLY|0x40 (0x41)",
+    ] {
+        assert!(
+            run.stdout.contains(want),
+            "missing {want:?} in\n{}",
+            run.stdout
+        );
+    }
+    assert!(!run.stdout.contains("END|START"), "{}", run.stdout);
+
+    let run = decode(&[
+        "tcpcl",
+        "--json",
+        "0103 0000000000000009 00000000 0000000000000002 6869",
+        "0283 0000000000000009 0000000000000002",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = json_lines(&run);
+    assert_eq!(v[0]["flags"]["names"], serde_json::json!(["START", "END"]));
+    assert_eq!(v[1]["flags"]["names"], serde_json::json!(["START", "END"]));
+    assert_eq!(v[1]["flags"]["reserved"], 0x80);
+}
+
 #[test]
 fn tcpcl_segment_with_extensions() {
     // START segment, transfer 7, a critical Transfer Length of 131072 and an unknown

@@ -27,5 +27,15 @@ fn demo_succeeds_and_reports_what_it_verified() {
         stdout.contains("every byte acknowledged and verified"),
         "{stdout}"
     );
+    // How the TCPCL session ended, in words; no Rust Debug text (`Terminated { .. }`,
+    // `[1, 2]`) anywhere.
+    assert!(
+        stdout.contains("session ended: terminated by us: unknown (0)"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(['{', '}', '[', ']']),
+        "Debug text in\n{stdout}"
+    );
     assert!(stdout.trim_end().ends_with("all checks passed"), "{stdout}");
 }

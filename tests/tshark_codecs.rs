@@ -3,8 +3,9 @@
 //! Every test builds a pcap of TCP conversations with
 //! [`proto_tests::pcap::PcapBuilder`] (via [`check_cotp`] / [`check_tcpcl`] /
 //! `check_conversations`), runs tshark 4.x over it and asserts on the decoded field
-//! values. Without tshark the tests print `skipping: tshark not found` and pass, unless
-//! `PROTO_REQUIRE_PEERS=1`. `PROTO_KEEP_PCAPS=1` keeps the captures for a look in
+//! values. Every test is `#[ignore = "needs tshark"]` (run them with `cargo test --
+//! --include-ignored`); without tshark they then print `skipping: tshark not found` and
+//! return, unless `PROTO_REQUIRE_PEERS=1`. `PROTO_KEEP_PCAPS=1` keeps the captures for a look in
 //! Wireshark.
 //!
 //! The `harness_*` tests use hand-written hex to check the harness itself.
@@ -146,6 +147,7 @@ fn assert_field(p: &Packet, field: &str, expected: &[&str]) {
 }
 
 #[test]
+#[ignore = "needs tshark"]
 fn harness_sanity() -> anyhow::Result<()> {
     cotp_sanity()?;
     tcpcl_sanity()
@@ -381,6 +383,7 @@ fn tcpcl_sanity() -> anyhow::Result<()> {
 /// A 150 000-byte XFER_SEGMENT is split over three TCP segments by the pcap builder
 /// (with pure ACKs so the window is never exceeded); tshark reassembles it.
 #[test]
+#[ignore = "needs tshark"]
 fn large_payload_spans_tcp_segments() {
     const LEN: usize = 150_000;
     let mut seg = hex("01 03 0000000000000007 00000000");
@@ -422,6 +425,7 @@ fn large_payload_spans_tcp_segments() {
 /// tshark keeps it pending TCP reassembly and reports nothing. Tests therefore check
 /// that every payload frame has the expected layer.)
 #[test]
+#[ignore = "needs tshark"]
 fn harness_reports_problems() {
     let Some(report) = check_cotp(&[(Client, hex("03000007 06 80 0001"))]).expect("tshark run")
     else {
@@ -710,6 +714,7 @@ mod cotp_frames {
     /// the field values it was built from, and nothing is flagged but the documented
     /// items.
     #[test]
+    #[ignore = "needs tshark"]
     fn every_tpdu_type_matches_tshark() {
         const TSAP_CALLING: &[u8] = &[0x01, 0x00];
         const TSAP_CALLED: &[u8] = &[0x01, 0x02];
@@ -1160,6 +1165,7 @@ mod tcpcl_frames {
     /// sessions: tshark flags a second SESS_TERM in a session as a duplicate, so each
     /// SESS_TERM reason gets its own.
     #[test]
+    #[ignore = "needs tshark"]
     fn every_message_type_matches_tshark() {
         const START: SegmentFlags = SegmentFlags::START;
         const END: SegmentFlags = SegmentFlags::END;

@@ -89,9 +89,9 @@ fn cotp() -> Result<()> {
         conn.core().max_dt_payload()
     );
     println!(
-        "      echoed {} messages ({:?} bytes), {:.1} MiB both ways in {:.0} ms ({:.0} MiB/s), all verified",
+        "      echoed {} messages ({} bytes), {:.1} MiB both ways in {:.0} ms ({:.0} MiB/s), all verified",
         sizes.len(),
-        sizes,
+        list(&sizes),
         total as f64 / (1 << 20) as f64,
         elapsed.as_secs_f64() * 1e3,
         total as f64 / (1 << 20) as f64 / elapsed.as_secs_f64()
@@ -172,7 +172,7 @@ fn tcpcl() -> Result<()> {
                 ..
             } => received.push(b),
             Event::SessionClosed { reason, .. } => {
-                anyhow::bail!("the listener's session closed early: {reason:?}")
+                anyhow::bail!("the listener's session closed early: {reason}")
             }
             _ => {}
         }
@@ -189,9 +189,9 @@ fn tcpcl() -> Result<()> {
     let reason = session.wait_closed(WAIT)?;
     let total: usize = sizes.iter().sum();
     println!(
-        "      sent {} bundles ({:?} bytes) over TLS, {:.1} MiB in {:.0} ms ({:.0} MiB/s), every byte acknowledged and verified",
+        "      sent {} bundles ({} bytes) over TLS, {:.1} MiB in {:.0} ms ({:.0} MiB/s), every byte acknowledged and verified",
         sizes.len(),
-        sizes,
+        list(&sizes),
         total as f64 / (1 << 20) as f64,
         elapsed.as_secs_f64() * 1e3,
         total as f64 / (1 << 20) as f64 / elapsed.as_secs_f64()
@@ -200,4 +200,13 @@ fn tcpcl() -> Result<()> {
     sender.stop();
     listener.stop();
     Ok(())
+}
+
+/// `1, 1021, 1022`: sizes for a sentence.
+fn list(sizes: &[usize]) -> String {
+    sizes
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

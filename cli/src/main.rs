@@ -3,9 +3,11 @@
 
 mod arrivals;
 mod bench;
+mod config_file;
 mod cotp;
 mod decode;
 mod demo;
+mod logging;
 mod progress;
 mod shutdown;
 mod tcpcl;
@@ -38,7 +40,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    logging::init();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Cotp(cmd) => cotp::run(cmd).map(|()| true),

@@ -10,6 +10,7 @@
 //! byte was acknowledged.
 
 use crate::arrivals::Arrivals;
+use crate::config_file::{self, host_port, Command as ConfigFor};
 use crate::decode::hex;
 use crate::progress;
 use anyhow::{anyhow, bail, Context, Result};
@@ -118,10 +119,12 @@ pub(crate) struct AgentArgs {
     TIME #SEQ from NODE-ID (ADDR) SIZE bytes sha256=HEX [file=PATH]")]
 pub(crate) struct ListenArgs {
     /// Address to listen on (`HOST[:PORT]`; the port defaults to 4556, the TCPCL port).
-    #[arg(long, value_name = "ADDR")]
-    bind: String,
+    /// Default: the init_listen addresses of --config.
+    #[arg(long, value_name = "ADDR", required_unless_present = "config")]
+    bind: Option<String>,
     /// Write each bundle to DIR/tcpcl-NNNNNN.bin, streamed into a hidden .part file and
-    /// published when complete (numbers already taken are skipped).
+    /// published when complete (numbers already taken are skipped). Default: recv_dir
+    /// of --config.
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
     /// Exit (gracefully) after N bundles.
@@ -147,8 +150,9 @@ pub(crate) struct ListenArgs {
     --tls-ca certs/ca.pem --tls-cert certs/tx.pem --tls-key certs/tx.key --require-tls -")]
 pub(crate) struct SendArgs {
     /// Peer address (`HOST[:PORT]`; the port defaults to 4556, the TCPCL port).
-    #[arg(long, value_name = "ADDR")]
-    to: String,
+    /// Default: the one init_connect entry of --config.
+    #[arg(long, value_name = "ADDR", required_unless_present = "config")]
+    to: Option<String>,
     /// DNS name of the peer for TLS (SNI and host authentication); default: the host
     /// part of --to.
     #[arg(long, value_name = "NAME")]
@@ -189,8 +193,8 @@ pub(crate) struct GenCertsArgs {
     /// Also put this IP address (IPADDR-ID) in every certificate; repeatable.
     #[arg(long, value_name = "IP")]
     ip: Vec<std::net::IpAddr>,
-    /// Validity of the certificates, days (the CA is valid for a year).
-    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    /// Validity of the certificates, days, 1 to 36500 (the CA is valid for a year).
+    #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = parse_days)]
     days: u64,
     /// Overwrite existing files.
     #[arg(long)]
@@ -230,6 +234,27 @@ fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
+/// Longest certificate validity `gen-certs` issues, days (100 years).
+const MAX_DAYS: u64 = 36_500;
+
+/// `--days`: 0 would issue certificates that expire as they are made, so it is refused
+/// rather than warned about; very large values would overflow the clock.
+fn parse_days(text: &str) -> Result<u64, String> {
+    let days: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of days"))?;
+    match days {
+        0 => {
+            Err("0 days would issue certificates that have already expired; give 1 or more".into())
+        }
+        d if d > MAX_DAYS => Err(format!(
+            "{d} days is more than the {MAX_DAYS} (100 years) allowed"
+        )),
+        d => Ok(d),
+    }
+}
+
 fn parse_refuse_reason(text: &str) -> Result<XferRefuseReason, String> {
     if let Ok(n) = text.parse::<u8>() {
         return Ok(XferRefuseReason(n));
@@ -242,10 +267,11 @@ fn parse_refuse_reason(text: &str) -> Result<XferRefuseReason, String> {
 }
 
 impl AgentArgs {
-    /// The configuration file (or defaults) with the flags applied.
-    fn config(&self) -> Result<Config> {
+    /// The configuration file (or defaults) with the flags applied; `cmd` is the
+    /// command loading it (see [`config_file::load`]).
+    fn config(&self, cmd: ConfigFor) -> Result<Config> {
         let mut c = match &self.config {
-            Some(p) => Config::from_file(p).with_context(|| format!("loading {}", p.display()))?,
+            Some(p) => config_file::load(p, cmd)?,
             None => Config::default(),
         };
         if let Some(n) = &self.node_id {
@@ -527,8 +553,30 @@ fn create_temp(store: &Store, dir: &Path) -> std::io::Result<(u64, PathBuf, File
     }
 }
 
+/// A usage error (exit 2), as clap reports them.
+fn usage_error(msg: &str) -> ! {
+    clap::Error::raw(
+        clap::error::ErrorKind::MissingRequiredArgument,
+        format!("{msg}\n"),
+    )
+    .exit()
+}
+
 fn listen(a: &ListenArgs) -> Result<()> {
-    let mut cfg = a.agent.config()?;
+    let mut cfg = a.agent.config(ConfigFor::Listen)?;
+    // --bind replaces init_listen; without it, every init_listen entry is used.
+    let binds: Vec<String> = match &a.bind {
+        Some(b) => vec![with_default_port(b)],
+        None => cfg
+            .init_listen
+            .iter()
+            .map(|l| host_port(&l.address, l.port))
+            .collect(),
+    };
+    if binds.is_empty() {
+        usage_error("--bind ADDR is required: the configuration file has no init_listen");
+    }
+    let out_dir = a.out_dir.clone().or_else(|| cfg.recv_dir.clone());
     if let Some(n) = a.max_sessions {
         cfg.max_sessions = n;
     }
@@ -547,8 +595,8 @@ fn listen(a: &ListenArgs) -> Result<()> {
         let _ = stop_tx.try_send(());
     });
     let store = Arc::new(Store {
-        arrivals: Arrivals::new("tcpcl", a.out_dir.clone(), None)?,
-        out_dir: a.out_dir.clone(),
+        arrivals: Arrivals::new("tcpcl", out_dir.clone(), None)?,
+        out_dir,
         refuse: a.refuse,
         pending: PendingMap::default(),
         next_token: AtomicU64::new(1),
@@ -559,11 +607,14 @@ fn listen(a: &ListenArgs) -> Result<()> {
         agent.set_sink_chooser(move |t: &IncomingTransfer| choose_sink(t, &store));
     }
     let sig = signals()?;
-    let local = agent
-        .listen(with_default_port(&a.bind).as_str())
-        .map_err(|e| anyhow!(e))
-        .with_context(|| format!("listening on {}", a.bind))?;
-    eprintln!("listening for TCPCL on {local}");
+    for bind in &binds {
+        let local = agent.listen(bind.as_str()).map_err(|e| match e {
+            // The I/O error alone, so its cause is said once.
+            AgentError::Io(io) => anyhow!("cannot listen on {bind}: {io}"),
+            e => anyhow!("cannot listen on {bind}: {e}"),
+        })?;
+        eprintln!("listening for TCPCL on {local}");
+    }
 
     let mut l = Listening {
         store: &store,
@@ -718,7 +769,7 @@ impl Listening<'_> {
                 transfer_id,
                 reason,
             } => {
-                log::info!("{session}: refused transfer {transfer_id} ({reason})");
+                log::info!("{session}: refused transfer {transfer_id} ({reason:#})");
                 self.prune();
             }
             Event::TransferCancelled {
@@ -838,7 +889,17 @@ enum Input {
 }
 
 fn send(a: &SendArgs) -> Result<()> {
-    let mut cfg = a.agent.config()?;
+    let mut cfg = a.agent.config(ConfigFor::Send)?;
+    // --to replaces init_connect; without it, init_connect must name exactly one peer.
+    let to_addr = match (&a.to, cfg.init_connect.as_slice()) {
+        (Some(to), _) => with_default_port(to),
+        (None, [one]) => host_port(&one.address, one.port),
+        (None, []) => usage_error("--to ADDR is required: the configuration file has no init_connect"),
+        (None, many) => usage_error(&format!(
+            "--to ADDR is required: init_connect in the configuration file lists {} peers, and send connects to one",
+            many.len()
+        )),
+    };
     if let Some(t) = a.connect_timeout {
         cfg.connect_timeout = t;
     }
@@ -872,13 +933,9 @@ fn send(a: &SendArgs) -> Result<()> {
     let connect_timeout = cfg.connect_timeout()?;
     let contact_timeout = Duration::try_from_secs_f64(cfg.contact_timeout).unwrap_or_default();
     let term_timeout = Duration::try_from_secs_f64(cfg.sess_term_timeout).unwrap_or_default();
-    let server_name = a
-        .server_name
-        .clone()
-        .or_else(|| host_of(&with_default_port(&a.to)));
+    let server_name = a.server_name.clone().or_else(|| host_of(&to_addr));
     let agent = new_agent(cfg)?;
     let events = agent.events();
-    let to_addr = with_default_port(&a.to);
     let to = to_addr.as_str();
     let session = agent
         .connect_with(
@@ -1126,7 +1183,10 @@ impl Sender<'_> {
         match (&self.closed, self.terminating) {
             (Some(r), _) => self.explain(&r.clone()),
             (None, Some((reason, true))) => {
-                format!("{} ended the session (SESS_TERM reason: {reason})", self.to)
+                format!(
+                    "{} ended the session (SESS_TERM reason: {reason:#})",
+                    self.to
+                )
             }
             _ => format!("the session with {} is ending", self.to),
         }
@@ -1173,13 +1233,23 @@ impl Sender<'_> {
 }
 
 fn describe_tls(i: &TlsInfo) -> String {
+    fn list<T: std::fmt::Display>(items: &[T]) -> String {
+        if items.is_empty() {
+            return "none".into();
+        }
+        items
+            .iter()
+            .map(T::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
     format!(
-        "TLS up: {} {}; peer node IDs {:?}, DNS names {:?}, IPs {:?}; host authn {:?}",
+        "TLS up: {} {}; peer node IDs: {}; DNS names: {}; IPs: {}; host authentication: {}",
         i.version,
         i.cipher_suite,
-        i.peer_identity.node_ids,
-        i.peer_identity.dns_names,
-        i.peer_identity.ip_addrs,
+        list(&i.peer_identity.node_ids),
+        list(&i.peer_identity.dns_names),
+        list(&i.peer_identity.ip_addrs),
         i.host_authn
     )
 }
@@ -1193,7 +1263,7 @@ fn refuse_text(r: XferRefuseReason) -> String {
         XferRefuseReason::SESSION_TERMINATING => " - the session is ending",
         _ => "",
     };
-    format!("{r}{hint}")
+    format!("{r:#}{hint}")
 }
 
 /// A sentence for a failed connect.
@@ -1227,7 +1297,7 @@ fn explain_close(r: &CloseReason, peer: &str) -> String {
         CloseReason::Session(c) => match c {
             CoreClose::Terminated { reason, by_peer } => {
                 let who = if *by_peer { peer.to_string() } else { "we".to_string() };
-                let mut s = format!("{who} ended the session (SESS_TERM reason: {reason})");
+                let mut s = format!("{who} ended the session (SESS_TERM reason: {reason:#})");
                 if *reason == SessTermReason::CONTACT_FAILURE && *by_peer {
                     s.push_str(
                         "; the peer did not accept our contact: it may require TLS \
@@ -1274,7 +1344,7 @@ fn explain_close(r: &CloseReason, peer: &str) -> String {
             CoreClose::SessTermTimeout => {
                 format!("timed out: {peer} did not answer our SESS_TERM")
             }
-            CoreClose::ProtocolError(e) => format!("{peer} violated the protocol: {e:?}"),
+            CoreClose::ProtocolError(e) => format!("{peer} violated the protocol: {e}"),
             CoreClose::LocalClose => "the session was closed locally".into(),
         },
         CloseReason::TlsFailed(m) => explain_tls(m, peer),

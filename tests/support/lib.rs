@@ -2,14 +2,18 @@
 //!
 //! - [`pcap`]: synthesise a libpcap capture of one TCP conversation from payloads.
 //! - [`tshark`]: run tshark over such a capture and query the decoded fields, expert
-//!   items and malformed frames (with the skip policy for missing peers).
+//!   items and malformed frames.
 //! - [`peers`]: independent implementations (Python peers in a venv, dtn7's `dtnd`) run
 //!   as bounded subprocesses, and live captures on `lo` checked with tshark, split by
 //!   sender.
+//! - [`skip`]: the policy for tests that need an outside peer: marked
+//!   `#[ignore = "needs <peer>"]`, skipped with a printed reason when the peer is
+//!   missing, fatal when `PROTO_REQUIRE_PEERS=1`.
 //! - [`bpv7`]: a minimal BPv7 bundle encoder/decoder (CBOR, CRC-16/CRC-32C) for the
 //!   TCPCL interop tests.
 
 pub mod bpv7;
 pub mod pcap;
 pub mod peers;
+pub mod skip;
 pub mod tshark;

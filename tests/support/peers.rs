@@ -2,9 +2,9 @@
 //!
 //! - [`peer_python`] finds the Python that has the peer packages (`icspacket`,
 //!   `python-snap7`): `PROTO_PEERS_PYTHON`, else `~/.cache/proto-peers/venv/bin/python`
-//!   (what `.ci/run` creates). A missing interpreter or module follows the skip policy of
-//!   [`skip_peer`]: a printed `skipping: ...` line, or a panic when
-//!   `PROTO_REQUIRE_PEERS=1`.
+//!   (what `.ci/run` creates). Every peer here follows [`crate::skip`]: the calling test
+//!   is marked `#[ignore = "needs <peer>"]`, and a missing interpreter or module means
+//!   a printed `skipping: ...` line, or a panic when `PROTO_REQUIRE_PEERS=1`.
 //! - [`Bounded`] runs any child process (a Python peer, the `proto` binary, tshark) with
 //!   its output collected line by line and a hard time limit: a child that overruns is
 //!   killed, and a dropped [`Bounded`] kills its child, so no test can hang on a peer.
@@ -32,9 +32,10 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::Value;
 
+use crate::skip::{assert_marked_ignored, skip_peer};
 use crate::tshark::{
-    skip_peer, tshark, DissectOptions, Layer, Packet, Severity, Tshark, TsharkReport,
-    BENIGN_EXPERT_FIELDS, KEEP_PCAPS_ENV,
+    tshark, DissectOptions, Layer, Packet, Severity, Tshark, TsharkReport, BENIGN_EXPERT_FIELDS,
+    KEEP_PCAPS_ENV,
 };
 
 /// Environment variable naming the Python interpreter that has the peer packages.
@@ -65,8 +66,11 @@ pub struct PeerPython {
 ///
 /// # Panics
 ///
-/// Deliberately, when the peer is unusable and `PROTO_REQUIRE_PEERS=1` is set.
+/// Deliberately, when the peer is unusable and `PROTO_REQUIRE_PEERS=1` is set, or when
+/// the calling test is not marked `#[ignore = "needs <module>"]` (see
+/// [`assert_marked_ignored`]).
 pub fn peer_python(module: &str) -> Option<PeerPython> {
+    assert_marked_ignored(module);
     static CHECKED: OnceLock<Mutex<HashMap<String, Result<PathBuf, String>>>> = OnceLock::new();
     let path = peers_python_path();
     let key = format!("{}|{module}", path.display());
@@ -195,8 +199,10 @@ pub fn dtn7_bin_dir() -> PathBuf {
 ///
 /// # Panics
 ///
-/// Deliberately, when dtn7 is unusable and `PROTO_REQUIRE_PEERS=1` is set.
+/// Deliberately, when dtn7 is unusable and `PROTO_REQUIRE_PEERS=1` is set, or when the
+/// calling test is not marked `#[ignore = "needs dtnd"]` (see [`assert_marked_ignored`]).
 pub fn dtn7() -> Option<Dtn7> {
+    assert_marked_ignored("dtnd");
     static CHECKED: OnceLock<Result<Dtn7, String>> = OnceLock::new();
     match CHECKED.get_or_init(check_dtn7) {
         Ok(d) => Some(d.clone()),

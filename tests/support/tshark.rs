@@ -1,6 +1,7 @@
 //! Runs tshark over synthesised captures and exposes what it decoded.
 //!
-//! - [`peer_available`] / [`tshark`] implement the skip policy for external peers: a
+//! - [`peer_available`] / [`tshark`] find an external program under the policy of
+//!   [`crate::skip`]: the calling test must be marked `#[ignore = "needs tshark"]`; a
 //!   missing program prints `skipping: <name> not found` to stderr and yields `None`,
 //!   unless `PROTO_REQUIRE_PEERS=1`, in which case it panics so CI cannot silently skip.
 //! - [`Tshark::dissect`] runs `tshark -T json` on a pcap with [`DissectOptions`]
@@ -116,9 +117,8 @@ use anyhow::{anyhow, bail, Context as _};
 use serde_json::Value;
 
 use crate::pcap::{frame_offsets, Dir, FrameInfo, PcapBuilder};
+use crate::skip::{assert_marked_ignored, skip_peer};
 
-/// Environment variable that turns a missing peer from a skip into a panic.
-pub const REQUIRE_PEERS_ENV: &str = "PROTO_REQUIRE_PEERS";
 /// Environment variable that keeps temporary captures instead of deleting them.
 pub const KEEP_PCAPS_ENV: &str = "PROTO_KEEP_PCAPS";
 /// Environment variable naming the tshark binary to use instead of the `PATH` lookup.
@@ -151,11 +151,6 @@ pub const BENIGN_EXPERT_FIELDS: &[&str] = &[
     "cotp.disconnect_confirm",
 ];
 
-/// Whether `PROTO_REQUIRE_PEERS=1` is set.
-pub fn peers_required() -> bool {
-    std::env::var(REQUIRE_PEERS_ENV).is_ok_and(|v| v == "1")
-}
-
 /// Looks `name` up on `PATH` (no skip policy).
 ///
 /// A `name` containing a path separator is checked as given.
@@ -177,8 +172,11 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
 ///
 /// # Panics
 ///
-/// Deliberately, when the program is missing and `PROTO_REQUIRE_PEERS=1` is set.
+/// Deliberately, when the program is missing and `PROTO_REQUIRE_PEERS=1` is set, or
+/// when the calling test is not marked `#[ignore = "needs <name>"]` (see
+/// [`assert_marked_ignored`]).
 pub fn peer_available(name: &str) -> Option<PathBuf> {
+    assert_marked_ignored(name);
     resolve_peer(name, find_program(name))
 }
 
@@ -189,23 +187,13 @@ fn resolve_peer(name: &str, found: Option<PathBuf>) -> Option<PathBuf> {
     found
 }
 
-/// The skip policy for a peer that is unusable (`why`, e.g. `not found on PATH` or
-/// `cannot import snap7`): prints `skipping: <name> <why>` to stderr, so the caller can
-/// return early.
+/// Finds tshark (honouring `PROTO_TSHARK`), applying the [`peer_available`] skip policy.
 ///
 /// # Panics
 ///
-/// Deliberately, when `PROTO_REQUIRE_PEERS=1` is set: CI must not skip silently.
-#[allow(clippy::panic)] // The one deliberate panic.
-pub fn skip_peer(name: &str, why: &str) {
-    if peers_required() {
-        panic!("{name} {why} and {REQUIRE_PEERS_ENV}=1 is set");
-    }
-    eprintln!("skipping: {name} {why} (set {REQUIRE_PEERS_ENV}=1 to make this fatal)");
-}
-
-/// Finds tshark (honouring `PROTO_TSHARK`), applying the [`peer_available`] skip policy.
+/// As [`peer_available`].
 pub fn tshark() -> Option<Tshark> {
+    assert_marked_ignored("tshark");
     let found = match std::env::var_os(TSHARK_ENV) {
         Some(p) => Some(PathBuf::from(p)).filter(|p| p.is_file()),
         None => find_program("tshark"),

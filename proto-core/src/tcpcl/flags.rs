@@ -66,8 +66,9 @@ macro_rules! flag_byte {
             }
         }
 
-        /// Lists the set flags by name, `|`-separated, then any reserved bits in hex;
-        /// `0` when nothing is set.
+        /// Lists the set flags by name in the order they are declared (the order of
+        /// the RFC's flag table), `|`-separated, then any reserved bits in hex; `0`
+        /// when nothing is set.
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 let mut first = true;
@@ -129,10 +130,12 @@ flag_byte! {
     ///
     /// An XFER_ACK reflects the flags of the segment it acknowledges.
     SegmentFlags {
+        /// First segment of the transfer (carries the transfer extension items).
+        /// Declared first so that flags print `START|END`, the order of RFC 9174's
+        /// table and of docs/cli.md.
+        START = 0x02 => "START";
         /// Last segment of the transfer.
         END = 0x01 => "END";
-        /// First segment of the transfer (carries the transfer extension items).
-        START = 0x02 => "START";
     }
 }
 
@@ -188,8 +191,8 @@ mod tests {
             (SegmentFlags(0), false, false, 0, "0"),
             (SegmentFlags(0x01), false, true, 0, "END"),
             (SegmentFlags(0x02), true, false, 0, "START"),
-            (SegmentFlags(0x03), true, true, 0, "END|START"),
-            (SegmentFlags(0x83), true, true, 0x80, "END|START|0x80"),
+            (SegmentFlags(0x03), true, true, 0, "START|END"),
+            (SegmentFlags(0x83), true, true, 0x80, "START|END|0x80"),
             (SegmentFlags(0x40), false, false, 0x40, "0x40"),
         ];
         for &(f, start, end, reserved, text) in cases {

@@ -40,12 +40,17 @@ macro_rules! reason_code {
             }
         }
 
-        /// The registered name, or `unknown(0xNN)` for an unassigned code.
+        /// The registered name, or `unknown(0xNN)` for an unassigned code (the form
+        /// `proto decode` shows next to the raw octet). The alternate form (`{:#}`) is
+        /// the sentence form for messages: the name with the code in decimal, e.g.
+        /// `no resources (2)`, or `unassigned (42)`.
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                match self.name() {
-                    Some(n) => f.write_str(n),
-                    None => write!(f, "unknown(0x{:02x})", self.0),
+                match (self.name(), f.alternate()) {
+                    (Some(n), false) => f.write_str(n),
+                    (None, false) => write!(f, "unknown(0x{:02x})", self.0),
+                    (Some(n), true) => write!(f, "{n} ({})", self.0),
+                    (None, true) => write!(f, "unassigned ({})", self.0),
                 }
             }
         }
@@ -141,5 +146,16 @@ mod tests {
         assert_eq!(MsgRejectReason::UNEXPECTED.0, 3);
         assert_eq!(MsgRejectReason(0).to_string(), "unknown(0x00)");
         assert_eq!(MsgRejectReason(3).to_string(), "message unexpected");
+        // The sentence form names the code in decimal, assigned or not.
+        assert_eq!(format!("{:#}", SessTermReason::UNKNOWN), "unknown (0)");
+        assert_eq!(format!("{:#}", SessTermReason(0x2a)), "unassigned (42)");
+        assert_eq!(
+            format!("{:#}", XferRefuseReason::NO_RESOURCES),
+            "no resources (2)"
+        );
+        assert_eq!(
+            format!("{:#}", MsgRejectReason::UNEXPECTED),
+            "message unexpected (3)"
+        );
     }
 }

@@ -66,7 +66,7 @@ pub enum CloseReason {
 impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CloseReason::Session(r) => write!(f, "{r:?}"),
+            CloseReason::Session(r) => write!(f, "{r}"),
             CloseReason::TlsFailed(e) => write!(f, "TLS handshake failed: {e}"),
             CloseReason::HostNotAuthenticated => f.write_str("peer host not authenticated"),
             CloseReason::Io(e) => write!(f, "I/O error: {e}"),

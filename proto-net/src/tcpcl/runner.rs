@@ -607,12 +607,15 @@ impl Runner {
                     message_type,
                     reason,
                 } => log::warn!(
-                    "{}: peer rejected message type {message_type:#04x}: {reason}",
+                    "{}: peer rejected message type {message_type:#04x}: {reason:#}",
                     self.id
                 ),
                 CoreEvent::KeepaliveReceived => log::trace!("{}: keepalive", self.id),
                 CoreEvent::Terminating { reason, by_peer } => {
-                    log::debug!("{}: terminating ({reason}, by peer: {by_peer})", self.id);
+                    log::debug!(
+                        "{}: terminating (SESS_TERM {reason:#}, by peer: {by_peer})",
+                        self.id
+                    );
                     self.agent.emit(Event::SessionTerminating {
                         session: self.id,
                         reason,

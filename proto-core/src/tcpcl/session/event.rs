@@ -4,7 +4,9 @@
 //! Events are small and `Copy`; variable-length facts (the peer's node ID) are read
 //! through getters on [`Session`](super::Session).
 
-use crate::tcpcl::{MsgRejectReason, SessTermReason, XferRefuseReason};
+use std::fmt;
+
+use crate::tcpcl::{MessageType, MsgRejectReason, SessTermReason, XferRefuseReason};
 
 /// Which TLS role the runtime takes when the session asks for TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -177,6 +179,83 @@ pub enum ProtocolError {
     },
 }
 
+/// A sentence fragment for users and logs, e.g. `terminated by us: unknown (0)` or
+/// `contact failure: the peer's node ID is not a URI`.
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::Terminated { reason, by_peer } => {
+                let who = if *by_peer { "the peer" } else { "us" };
+                write!(f, "terminated by {who}: {reason:#}")
+            }
+            CloseReason::PeerClosed => {
+                f.write_str("the peer closed the connection without SESS_TERM")
+            }
+            CloseReason::BadMagic => {
+                f.write_str("the peer is not a TCPCL node (no \"dtn!\" contact header)")
+            }
+            CloseReason::VersionMismatch { version } => {
+                write!(f, "the peer speaks TCPCL version {version}, not 4")
+            }
+            CloseReason::ContactFailure(c) => write!(f, "contact failure: {c}"),
+            CloseReason::TlsRequired => {
+                f.write_str("the peer does not offer TLS, which we require")
+            }
+            CloseReason::ContactTimeout => {
+                f.write_str("timed out during session setup (contact header, TLS, SESS_INIT)")
+            }
+            CloseReason::SessTermTimeout => {
+                f.write_str("timed out waiting for the peer's SESS_TERM reply")
+            }
+            CloseReason::ProtocolError(e) => write!(f, "protocol error: {e}"),
+            CloseReason::LocalClose => f.write_str("closed locally"),
+        }
+    }
+}
+
+/// A sentence fragment, e.g. `the peer's SESS_INIT is malformed`.
+impl fmt::Display for ContactFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ContactFailure::InvalidNodeId => f.write_str("the peer's node ID is not a URI"),
+            ContactFailure::CriticalExtension { item_type } => write!(
+                f,
+                "the peer requires session extension {item_type:#06x}, which we do not support"
+            ),
+            ContactFailure::NodeNotAuthenticated => f.write_str(
+                "the peer's node ID is not authenticated by its TLS certificate \
+                 (require_node_authn)",
+            ),
+            ContactFailure::SessInitTooLarge => f.write_str("the peer's SESS_INIT is too large"),
+            ContactFailure::MalformedSessInit => f.write_str("the peer's SESS_INIT is malformed"),
+        }
+    }
+}
+
+/// A sentence fragment, e.g. `malformed SESS_TERM (type 0x05)`.
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = |code: u8| MessageType::from_code(code).map_or("message", MessageType::name);
+        match *self {
+            ProtocolError::UnknownMessageType { message_type } => {
+                write!(f, "unknown message type {message_type:#04x}")
+            }
+            ProtocolError::Malformed { message_type } => {
+                write!(
+                    f,
+                    "malformed {} (type {message_type:#04x})",
+                    kind(message_type)
+                )
+            }
+            ProtocolError::TooLarge { message_type } => write!(
+                f,
+                "{} (type {message_type:#04x}) larger than we accept",
+                kind(message_type)
+            ),
+        }
+    }
+}
+
 /// The phase of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
@@ -224,4 +303,71 @@ pub struct RxData<'a> {
     pub end_of_segment: bool,
     /// Whether this is the last piece of the transfer (implies `end_of_segment`).
     pub end_of_transfer: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What users read: sentences with reason names and codes, never `Debug` text.
+    #[test]
+    fn close_reasons_display_as_sentences() {
+        let cases: &[(CloseReason, &str)] = &[
+            (
+                CloseReason::Terminated {
+                    reason: SessTermReason::UNKNOWN,
+                    by_peer: false,
+                },
+                "terminated by us: unknown (0)",
+            ),
+            (
+                CloseReason::Terminated {
+                    reason: SessTermReason(9),
+                    by_peer: true,
+                },
+                "terminated by the peer: unassigned (9)",
+            ),
+            (
+                CloseReason::ContactFailure(ContactFailure::CriticalExtension { item_type: 0x1234 }),
+                "contact failure: the peer requires session extension 0x1234, which we do not support",
+            ),
+            (
+                CloseReason::ProtocolError(ProtocolError::Malformed { message_type: 5 }),
+                "protocol error: malformed SESS_TERM (type 0x05)",
+            ),
+            (
+                CloseReason::ProtocolError(ProtocolError::TooLarge { message_type: 0x42 }),
+                "protocol error: message (type 0x42) larger than we accept",
+            ),
+            (
+                CloseReason::ProtocolError(ProtocolError::UnknownMessageType { message_type: 0x99 }),
+                "protocol error: unknown message type 0x99",
+            ),
+            (
+                CloseReason::VersionMismatch { version: 3 },
+                "the peer speaks TCPCL version 3, not 4",
+            ),
+        ];
+        for (reason, text) in cases {
+            assert_eq!(reason.to_string(), *text);
+        }
+        for reason in [
+            CloseReason::PeerClosed,
+            CloseReason::BadMagic,
+            CloseReason::ContactFailure(ContactFailure::InvalidNodeId),
+            CloseReason::ContactFailure(ContactFailure::NodeNotAuthenticated),
+            CloseReason::ContactFailure(ContactFailure::SessInitTooLarge),
+            CloseReason::ContactFailure(ContactFailure::MalformedSessInit),
+            CloseReason::TlsRequired,
+            CloseReason::ContactTimeout,
+            CloseReason::SessTermTimeout,
+            CloseReason::LocalClose,
+        ] {
+            let text = reason.to_string();
+            assert!(
+                !text.contains(&format!("{reason:?}")) && !text.contains('{'),
+                "{text}"
+            );
+        }
+    }
 }

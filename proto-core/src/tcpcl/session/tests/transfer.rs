@@ -187,7 +187,7 @@ fn a_too_small_buffer_registers_nothing() {
     let mut out = [0u8; 100];
     let (c, w) = a.s.frame_segment(id, &[1; 10], true, &mut out).unwrap();
     assert_eq!(c, 10);
-    assert!(describe(&out[..w])[0].starts_with("XFER_SEGMENT flags=END|START"));
+    assert!(describe(&out[..w])[0].starts_with("XFER_SEGMENT flags=START|END"));
 }
 
 #[test]
@@ -259,7 +259,7 @@ fn segment_data_streams_without_buffering() {
     b.s.confirm_segment(0).unwrap();
     assert_eq!(
         b.out_msgs(),
-        ["XFER_ACK flags=END|START transfer_id=0 acked_len=10485760"]
+        ["XFER_ACK flags=START|END transfer_id=0 acked_len=10485760"]
     );
 }
 
@@ -302,7 +302,7 @@ fn a_segment_is_acknowledged_only_once_confirmed() {
     b.feed(&segment(START | END, 4, &[], b"next"));
     assert_eq!(
         b.out_msgs(),
-        ["XFER_ACK flags=END|START transfer_id=4 acked_len=4"]
+        ["XFER_ACK flags=START|END transfer_id=4 acked_len=4"]
     );
 }
 
@@ -425,7 +425,7 @@ fn transfer_mru_is_enforced() {
     b.feed(&segment(START | END, 1, &[], &[9; 3]));
     assert_eq!(
         b.out_msgs(),
-        ["XFER_ACK flags=END|START transfer_id=1 acked_len=3"]
+        ["XFER_ACK flags=START|END transfer_id=1 acked_len=3"]
     );
     // The sender side refuses to start what the peer cannot take.
     let mut a = active_established(config("dtn://a/"), 0, 1000);
@@ -464,7 +464,7 @@ fn unknown_critical_transfer_extension_is_refused() {
     ));
     assert_eq!(
         b.out_msgs(),
-        ["XFER_ACK flags=END|START transfer_id=1 acked_len=5"]
+        ["XFER_ACK flags=START|END transfer_id=1 acked_len=5"]
     );
 }
 
@@ -626,7 +626,7 @@ fn peer_segment_larger_than_our_mru_is_refused() {
     b.feed(&segment(START | END, 1, &[], &[1; 8]));
     assert_eq!(
         b.out_msgs(),
-        ["XFER_ACK flags=END|START transfer_id=1 acked_len=8"]
+        ["XFER_ACK flags=START|END transfer_id=1 acked_len=8"]
     );
 }
 
@@ -910,7 +910,7 @@ fn refusal_mid_segment_stops_delivery_and_ack() {
     b.feed(&segment(START | END, 1, &[], b"ok"));
     assert_eq!(
         b.out_msgs(),
-        ["XFER_ACK flags=END|START transfer_id=1 acked_len=2"]
+        ["XFER_ACK flags=START|END transfer_id=1 acked_len=2"]
     );
 }
 
@@ -926,7 +926,7 @@ fn reserved_flag_bits_of_acks_and_transfer_extensions_are_ignored() {
     b.feed(&segment(START | END, 0, &[item], b"hi"));
     assert_eq!(
         b.out_msgs(),
-        ["XFER_ACK flags=END|START transfer_id=0 acked_len=2"]
+        ["XFER_ACK flags=START|END transfer_id=0 acked_len=2"]
     );
     let mut a = active_established(config("dtn://a/"), 0, 1000);
     let id = a.s.start_transfer(None).unwrap();
