@@ -2,7 +2,13 @@
 
 use std::time::Instant;
 
-use super::*;
+use super::{
+    is_valid_node_id, CloseReason, ContactFailure, Control, Event, Negotiated, Phase, Session,
+    Side, Step, TlsRole, UsageError,
+};
+use crate::tcpcl::{
+    Contact, ContactHeader, DecodeError, SessInit, SessTermReason, Status, VERSION,
+};
 
 impl Session {
     /// The runtime finished the TLS handshake that [`Event::StartTls`] asked for.

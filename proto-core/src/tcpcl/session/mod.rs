@@ -29,32 +29,64 @@
 //!   instead (RFC 9174 §5.2.3: acknowledge a segment only once it is fully processed).
 //!   So nothing acknowledged can be lost by the receiver, and only one segment is ever
 //!   held: no table, no allocation.
-//! - **Commands**: [`Session::start_transfer`], [`Session::encode_segment_header`] /
-//!   [`Session::frame_segment`] (payload is framed from the caller's slice; the core
-//!   never copies it), [`Session::confirm_segment`], [`Session::refuse_transfer`],
+//! - **Commands**: [`Session::start_transfer`] (returns the transfer ID; the data is
+//!   asked for when its turn comes), [`Session::abandon_transfer`] (one that has not
+//!   sent anything yet), [`Session::confirm_segment`], [`Session::refuse_transfer`],
 //!   [`Session::terminate`] (graceful) and [`Session::close`] (immediate).
 //! - **Outputs**, drained in this order after every input or command:
-//!   1. [`Session::poll_transmit`] until `Ok(None)`: pending control messages (contact
-//!      header, SESS_INIT, XFER_ACK, XFER_REFUSE, KEEPALIVE, SESS_TERM, MSG_REJECT).
-//!      Write each whole; never put one inside a segment you are writing. Draining it
-//!      first matters: the passive side's contact header must be on the wire before
-//!      TLS starts, and a closing session only reports `Closed` once its last
-//!      control message was taken.
+//!   1. [`Session::poll_transmit`] until `Ok(None)`: what goes on the wire next,
+//!      written at the front of the caller's buffer (see [the send
+//!      policy](#the-send-policy)).
 //!   2. [`Session::poll_event`] until `None`: small `Copy` [`Event`]s;
 //!      [`Event::Closed`] is always last, after which the transport is closed.
 //!   3. [`Session::poll_timeout`]: the next deadline; call
-//!      [`Session::handle_timeout`] when it passes.
+//!      [`Session::handle_timeout`] when it passes. One table of timers feeds both,
+//!      so after `handle_timeout(now)` the next deadline is never `<= now`.
 //!
-//!   Application data (segments) is written between control messages, whole. If the
-//!   caller never drains the queues, input processing pauses (consumed 0) instead of
-//!   growing them.
+//!   If the caller never drains the queues, input processing pauses (consumed 0)
+//!   instead of growing them. A runtime that stops reading because its application
+//!   is slow calls [`Session::note_unread_input`] while bytes wait unread, so the
+//!   session does not take the silence for a dead peer.
+//!
+//! # The send policy
+//!
+//! [`Session::poll_transmit`] decides what goes on the wire next, one item per call,
+//! in this order:
+//!
+//! 1. **Every pending control message**, one per call ([`Transmit::Control`]):
+//!    contact header, SESS_INIT, XFER_ACK, XFER_REFUSE, KEEPALIVE, SESS_TERM,
+//!    MSG_REJECT, in the order they were queued. They go first so acks and
+//!    keepalives never wait behind bulk data; the passive side's contact header is on
+//!    the wire before TLS starts, and a closing session reports `Closed` once its
+//!    last control message was taken.
+//! 2. **The next segment of our current transfer** ([`Transmit::Segment`]), once the
+//!    session is established (or ending) and fewer than `max_pending_acks` segments
+//!    await XFER_ACK. The current transfer is the one that has started and not sent
+//!    its END (RFC 9174 §5.2.2 forbids interleaving, so there is at most one), else
+//!    the unstarted one started first (lowest transfer ID): transfers go out whole, in
+//!    start order. While the session is ending no transfer starts (§6.1). The core
+//!    asks the caller's `ready(transfer_id)` how many bytes it could append now
+//!    ([`Ready`]) and sizes the segment: at most the peer's Segment MRU, our send
+//!    segment size (fixed or adaptive), `tx_segment_max` and what is left of the
+//!    announced total. The segment is the transfer's END when the source is complete
+//!    and all it has fits; a source of unknown length that turns out to have nothing
+//!    more gets an empty END segment. Nothing is sent while the source has no bytes
+//!    and is not complete: no non-final segment is ever empty. The caller writes the
+//!    segment's payload, exactly `data_len` bytes from `offset`, right after the
+//!    header and before anything else.
+//! 3. Otherwise nothing (`Ok(None)`).
+//!
+//! A source that disagrees with the announced total length, or grows past the peer's
+//! Transfer MRU, is reported as [`TransmitError::Source`]; a transfer that has not sent
+//! anything yet can then be dropped ([`Session::abandon_transfer`]), one that has must
+//! end with the session (TCPCL cannot cancel a transfer from the sending side).
 //!
 //! # Decisions on points RFC 9174 leaves open
 //!
 //! - A peer Segment MRU of 0 is accepted at negotiation, but [`Session::start_transfer`]
-//!   then fails with [`UsageError::PeerAcceptsNoData`], and a non-final empty segment is
-//!   always refused ([`UsageError::EmptySegment`]), so no caller loop can emit empty
-//!   segments forever.
+//!   then fails with [`UsageError::PeerAcceptsNoData`]; and the send policy never
+//!   emits a non-final empty segment, so no caller loop can emit empty segments
+//!   forever.
 //! - A peer segment larger than our Segment MRU is refused (XFER_REFUSE Not
 //!   Acceptable) and its data discarded; the session stays up.
 //! - A START segment for a transfer already in progress refuses that transfer (XFER_REFUSE
@@ -74,7 +106,9 @@
 //!   (§6.1). Later segments of a refused transfer are refused again with the same
 //!   reason (§5.2.4).
 //! - The receive idle limit is twice the negotiated keepalive interval (§5.1.1); a
-//!   negotiated keepalive of 0 disables both keepalives and that limit. The optional
+//!   negotiated keepalive of 0 disables both keepalives and that limit. When it sends
+//!   SESS_TERM (Idle Timeout), the wait for the reply is bounded by
+//!   `sess_term_timeout`, not by the idle limit that already passed. The optional
 //!   `idle_timeout` is the separate §6.2 shutdown of sessions without transfers.
 //! - Only the first Transfer Length item of a transfer is read; a peer sending several
 //!   (§5.2.5.1 forbids it) is tolerated.
@@ -84,6 +118,7 @@
 mod config;
 mod event;
 mod handshake;
+mod outgoing;
 mod receive;
 mod termination;
 mod timer;
@@ -95,18 +130,14 @@ mod tests;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-pub use config::{
-    is_valid_node_id, ConfigError, SegmentError, SessionConfig, UsageError, MIN_ADAPTIVE_SEGMENT,
-};
+pub use config::{is_valid_node_id, ConfigError, SessionConfig, UsageError, MIN_ADAPTIVE_SEGMENT};
 pub use event::{CloseReason, ContactFailure, Event, Input, ProtocolError, RxData, State, TlsRole};
+pub use transmit::{Ready, Transmit, TransmitError, MAX_SEGMENT_HEAD};
 
 use crate::tcpcl::{
-    Contact, ContactFlags, ContactHeader, DecodeError, DecodeLimits, ExtensionItems, Message,
-    MessageHead, MessageType, MsgReject, MsgRejectReason, SegmentFlags, SessInit, SessTerm,
-    SessTermFlags, SessTermReason, Status, TransferLength, XferAck, XferRefuse, XferRefuseReason,
-    XferSegmentHead, VERSION,
+    DecodeLimits, MessageType, MsgReject, MsgRejectReason, SegmentFlags, SessTerm, SessTermFlags,
+    SessTermReason, XferAck, XferRefuse, XferRefuseReason,
 };
-use crate::EncodeError;
 
 /// Which end of the TCP connection this session is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -315,7 +346,7 @@ impl Session {
             tx_ids_exhausted: false,
             refused_rx: None,
             unconfirmed: None,
-            tx_size: config.tx_segment_size,
+            tx_size: config.tx_segment_size.min(config.tx_segment_max),
             last_tx: now,
             last_rx: now,
             last_xfer: now,
@@ -409,7 +440,8 @@ impl Session {
         self.term.map(|t| (t.reason, t.by_peer))
     }
 
-    /// The current send segment size (before the peer's Segment MRU bounds it).
+    /// The current send segment size (fixed or adaptive, within `tx_segment_max`;
+    /// before the peer's Segment MRU bounds it).
     pub fn tx_segment_size(&self) -> u64 {
         self.tx_size
     }

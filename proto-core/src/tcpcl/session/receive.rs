@@ -3,7 +3,14 @@
 
 use std::time::Instant;
 
-use super::*;
+use super::{
+    CloseReason, ContactFailure, Control, Event, InTransfer, Input, Phase, ProtocolError, Rx,
+    RxData, Session, Step, Unconfirmed, UsageError,
+};
+use crate::tcpcl::{
+    DecodeError, Message, MessageHead, MessageType, MsgReject, MsgRejectReason, SegmentFlags,
+    SessTermReason, Status, TransferLength, XferAck, XferRefuse, XferRefuseReason, XferSegmentHead,
+};
 
 impl Session {
     /// Consumes bytes received from the peer.

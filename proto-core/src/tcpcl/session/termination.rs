@@ -2,7 +2,8 @@
 
 use std::time::Instant;
 
-use super::*;
+use super::{CloseReason, Control, Event, Phase, Session, Side, Term, UsageError};
+use crate::tcpcl::{SessTerm, SessTermFlags, SessTermReason};
 
 impl Session {
     /// Ends the session gracefully: sends SESS_TERM with `reason`; transfers in
