@@ -2,7 +2,7 @@
 //! heap allocation. A counting global allocator observes this test thread only.
 
 use proto_core::cotp::connection::{Config, Connection, Side};
-use proto_core::tcpcl::session::{Session, SessionConfig, Side as TcpclSide};
+use proto_core::tcpcl::session::{Ready, Session, SessionConfig, Side as TcpclSide, Transmit};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::Instant;
@@ -110,7 +110,12 @@ fn cotp_moves_1000_messages_each_way_without_allocating() {
 /// moved.
 fn pump_tcpcl(now: Instant, from: &mut Session, to: &mut Session, wire: &mut [u8]) -> bool {
     let mut moved = false;
-    while let Ok(Some(n)) = from.poll_transmit(now, wire) {
+    let no_data = |_| Ready {
+        available: 0,
+        complete: false,
+    };
+    // With no data offered, only control messages come out.
+    while let Ok(Some(Transmit::Control(n))) = from.poll_transmit(now, wire, no_data) {
         moved = true;
         let mut input = &wire[..n];
         while !input.is_empty() {
@@ -151,17 +156,35 @@ fn tcpcl_moves_1000_segments_each_way_without_allocating() {
                     (&mut b, &mut a)
                 };
                 let id = tx.start_transfer(Some(bundle.len() as u64)).unwrap();
-                let (consumed, written) = tx.frame_segment(id, &bundle, true, &mut wire).unwrap();
-                assert_eq!(consumed, bundle.len());
-                let mut input = &wire[..written];
-                while !input.is_empty() {
-                    let r = rx.handle_input(now, input);
-                    input = &input[r.consumed..];
-                    if let Some(d) = r.data {
-                        received[i] += d.bytes.len() as u64;
-                        finished[i] += usize::from(d.end_of_transfer);
-                        if d.end_of_segment {
-                            rx.confirm_segment(d.transfer_id).unwrap();
+                let ready = |_| Ready {
+                    available: bundle.len() as u64,
+                    complete: true,
+                };
+                let t = tx.poll_transmit(now, &mut wire, ready).unwrap();
+                let Some(Transmit::Segment {
+                    transfer_id,
+                    offset: 0,
+                    header_len,
+                    data_len,
+                    end: true,
+                }) = t
+                else {
+                    panic!("one whole segment: {t:?}");
+                };
+                assert_eq!((transfer_id, data_len), (id, bundle.len()));
+                // The payload goes straight from the bundle, as a vectored write
+                // would send it: header first, then the caller's bytes.
+                for part in [&wire[..header_len], &bundle[..]] {
+                    let mut input = part;
+                    while !input.is_empty() {
+                        let r = rx.handle_input(now, input);
+                        input = &input[r.consumed..];
+                        if let Some(d) = r.data {
+                            received[i] += d.bytes.len() as u64;
+                            finished[i] += usize::from(d.end_of_transfer);
+                            if d.end_of_segment {
+                                rx.confirm_segment(d.transfer_id).unwrap();
+                            }
                         }
                     }
                 }

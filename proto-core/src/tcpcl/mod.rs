@@ -58,6 +58,7 @@ pub use message::{
 };
 pub use reason::{MsgRejectReason, SessTermReason, XferRefuseReason};
 pub use session::{
-    CloseReason, ConfigError, ContactFailure, Event, Input, Negotiated, ProtocolError, RxData,
-    SegmentError, Session, SessionConfig, Side, State, TlsRole, UsageError,
+    CloseReason, ConfigError, ContactFailure, Event, Input, Negotiated, ProtocolError, Ready,
+    RxData, Session, SessionConfig, Side, State, TlsRole, Transmit, TransmitError, UsageError,
+    MAX_SEGMENT_HEAD,
 };

@@ -3,21 +3,60 @@
 //! `on_data(transfer_id, bytes, end_of_transfer)`; each segment is confirmed
 //! ([`Session::confirm_segment`]) right after its last piece was handed over.
 //!
+//! Sending runs the core's own policy: bundles are started as soon as the session
+//! allows, and [`Session::poll_transmit`] decides what goes out next, asking the
+//! adapter's bundles for their data. The adapter only appends each segment's payload
+//! after its header, continuing in the next call when the harness buffer is full, as a
+//! runtime does after a partial write.
+//!
 //! TLS is simulated: when the session asks for it, the adapter reports the handshake
 //! done (with [`TcpclEndpoint::cert_node_ids`] as the peer certificate's identities)
 //! and the byte streams simply stay plaintext.
 
 use super::Endpoint;
-use crate::tcpcl::{Event, SegmentError, SessTermReason, Session, State, UsageError};
+use crate::tcpcl::{
+    Event, Ready, SessTermReason, Session, State, Transmit, TransmitError, UsageError,
+};
 use std::collections::VecDeque;
 use std::time::Instant;
+
+/// What went wrong while the adapter drove its session (a test usually expects
+/// nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointError {
+    /// [`Session::start_transfer`] refused a queued bundle (it is dropped).
+    Start(UsageError),
+    /// [`Session::poll_transmit`] failed.
+    Transmit(TransmitError),
+}
+
+/// A started transfer's data, until its last payload byte is written.
+#[derive(Debug)]
+struct Source {
+    id: u64,
+    data: Vec<u8>,
+    /// Bytes the session has framed into segments so far.
+    framed: usize,
+}
+
+/// Payload still owed after a segment header that was already written.
+#[derive(Debug, Clone, Copy)]
+struct Payload {
+    id: u64,
+    offset: usize,
+    left: usize,
+    /// Drop the source once this payload is written (the transfer ended or the peer
+    /// refused it).
+    last: bool,
+}
 
 /// A TCPCL session and the bundles its application wants to send.
 #[derive(Debug)]
 pub struct TcpclEndpoint {
     /// The core under test.
     pub session: Session,
-    /// Bundles still to send; the front one may be partly framed.
+    /// Bundles not started yet (the session is not established, or its outgoing
+    /// transfer table is full).
     pub outbox: VecDeque<Vec<u8>>,
     /// Announce the Transfer Length extension on each bundle.
     pub announce_length: bool,
@@ -30,9 +69,13 @@ pub struct TcpclEndpoint {
     pub terminate_when_idle: Option<SessTermReason>,
     /// Our transfers the peer acknowledged in full, in order.
     pub finished: Vec<u64>,
+    /// Started bundles the session cancelled before sending any of them
+    /// ([`Event::OutgoingCancelled`]), with their transfer IDs.
+    pub cancelled: Vec<(u64, Vec<u8>)>,
     /// Errors the session returned to the adapter (a test usually expects none).
-    pub errors: Vec<SegmentError>,
-    current: Option<(u64, Vec<u8>, usize)>,
+    pub errors: Vec<EndpointError>,
+    sources: Vec<Source>,
+    payload: Option<Payload>,
 }
 
 impl TcpclEndpoint {
@@ -46,8 +89,10 @@ impl TcpclEndpoint {
             cert_node_ids: Vec::new(),
             terminate_when_idle: None,
             finished: Vec::new(),
+            cancelled: Vec::new(),
             errors: Vec::new(),
-            current: None,
+            sources: Vec::new(),
+            payload: None,
         }
     }
 
@@ -58,49 +103,69 @@ impl TcpclEndpoint {
 
     /// Whether every queued bundle has been framed and acknowledged.
     pub fn all_sent_and_acked(&self) -> bool {
-        self.outbox.is_empty() && self.current.is_none() && self.session.outgoing_count() == 0
+        self.outbox.is_empty()
+            && self.sources.is_empty()
+            && self.payload.is_none()
+            && self.session.outgoing_count() == 0
     }
 
-    /// Frames the next piece of application data, if any may be sent now.
-    fn next_segment(&mut self, out: &mut [u8]) -> Option<usize> {
-        if self.current.is_none() {
-            if self.session.state() != State::Established {
-                return None;
-            }
-            let len = self.outbox.front()?.len() as u64;
+    /// Starts a transfer for every queued bundle the session takes now.
+    fn start_queued(&mut self) {
+        if self.session.state() != State::Established {
+            return;
+        }
+        while let Some(len) = self.outbox.front().map(Vec::len) {
             match self
                 .session
-                .start_transfer(self.announce_length.then_some(len))
+                .start_transfer(self.announce_length.then_some(len as u64))
             {
                 Ok(id) => {
-                    let data = self.outbox.pop_front()?;
-                    self.current = Some((id, data, 0));
+                    let data = self.outbox.pop_front().unwrap_or_default();
+                    self.sources.push(Source {
+                        id,
+                        data,
+                        framed: 0,
+                    });
                 }
-                Err(UsageError::TooManyTransfers) => return None,
+                Err(UsageError::TooManyTransfers) => return,
                 Err(e) => {
-                    self.errors.push(e.into());
+                    self.errors.push(EndpointError::Start(e));
                     self.outbox.pop_front();
-                    return None;
                 }
             }
         }
-        let (id, data, off) = self.current.as_mut()?;
-        match self.session.frame_segment(*id, &data[*off..], true, out) {
-            Ok((consumed, written)) => {
-                *off += consumed;
-                // `frame_segment` sets END exactly when the rest of the bundle fitted.
-                if *off == data.len() {
-                    self.current = None;
-                }
-                Some(written)
-            }
-            Err(SegmentError::Usage(UsageError::AckBacklogFull)) => None,
-            Err(e) => {
-                self.errors.push(e);
-                self.current = None;
-                None
+    }
+
+    /// Writes as much of the owed payload as fits into `out`; returns bytes written.
+    fn write_payload(&mut self, out: &mut [u8]) -> usize {
+        let Some(p) = &mut self.payload else { return 0 };
+        let src = self
+            .sources
+            .iter()
+            .find(|s| s.id == p.id)
+            .expect("a segment's source stays until its payload is written");
+        let n = p.left.min(out.len());
+        out[..n].copy_from_slice(&src.data[p.offset..p.offset + n]);
+        p.offset += n;
+        p.left -= n;
+        if p.left == 0 {
+            let p = self.payload.take().expect("just matched");
+            if p.last {
+                self.sources.retain(|s| s.id != p.id);
             }
         }
+        n
+    }
+
+    /// The session dropped transfer `id` (refused or cancelled): so does the adapter,
+    /// once any payload owed for it is written.
+    fn forget(&mut self, id: u64) -> Option<Vec<u8>> {
+        if let Some(p) = self.payload.as_mut().filter(|p| p.id == id) {
+            p.last = true;
+            return None;
+        }
+        let i = self.sources.iter().position(|s| s.id == id)?;
+        Some(self.sources.swap_remove(i).data)
     }
 }
 
@@ -142,12 +207,64 @@ impl Endpoint for TcpclEndpoint {
 
     fn transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
         loop {
-            if let Some(n) = self
-                .session
-                .poll_transmit(now, out)
-                .expect("harness buffer fits any control message")
-            {
-                return Some(n);
+            // A segment's payload follows its header before anything else.
+            if self.payload.is_some() {
+                return Some(self.write_payload(out));
+            }
+            self.start_queued();
+            let sources = &self.sources;
+            let ready = |id: u64| {
+                let s = sources
+                    .iter()
+                    .find(|s| s.id == id)
+                    .expect("the session asks only for transfers it was given");
+                Ready {
+                    available: (s.data.len() - s.framed) as u64,
+                    complete: true,
+                }
+            };
+            match self.session.poll_transmit(now, out, ready) {
+                Ok(Some(Transmit::Control(n))) => return Some(n),
+                Ok(Some(Transmit::Segment {
+                    transfer_id,
+                    offset,
+                    header_len,
+                    data_len,
+                    end,
+                })) => {
+                    let s = self
+                        .sources
+                        .iter_mut()
+                        .find(|s| s.id == transfer_id)
+                        .expect("the segment's source");
+                    assert_eq!(offset, s.framed as u64, "segments follow each other");
+                    s.framed += data_len;
+                    if data_len > 0 {
+                        self.payload = Some(Payload {
+                            id: transfer_id,
+                            offset: offset as usize,
+                            left: data_len,
+                            last: end,
+                        });
+                    } else if end {
+                        self.sources.retain(|s| s.id != transfer_id);
+                    }
+                    let n = self.write_payload(&mut out[header_len..]);
+                    return Some(header_len + n);
+                }
+                Ok(None) => {}
+                Err(e @ TransmitError::Encode(_)) => {
+                    panic!("the harness buffer holds any control message: {e}")
+                }
+                Err(e @ TransmitError::Source { transfer_id, .. }) => {
+                    // What a runtime does with a failed source.
+                    self.errors.push(EndpointError::Transmit(e));
+                    if self.session.abandon_transfer(transfer_id).is_err() {
+                        self.session.close();
+                    }
+                    self.forget(transfer_id);
+                    continue;
+                }
             }
             if self.auto_tls && self.session.state() == State::TlsHandshake {
                 let ids: Vec<&str> = self.cert_node_ids.iter().map(String::as_str).collect();
@@ -155,9 +272,6 @@ impl Endpoint for TcpclEndpoint {
                     .tls_established(now, &ids)
                     .expect("TLS was requested");
                 continue;
-            }
-            if let Some(n) = self.next_segment(out) {
-                return Some(n);
             }
             if let Some(reason) = self.terminate_when_idle {
                 if self.session.state() == State::Established && self.all_sent_and_acked() {
@@ -172,13 +286,21 @@ impl Endpoint for TcpclEndpoint {
 
     fn event(&mut self) -> Option<Event> {
         let e = self.session.poll_event()?;
-        if let Event::OutgoingAcked {
-            transfer_id,
-            finished: true,
-            ..
-        } = e
-        {
-            self.finished.push(transfer_id);
+        match e {
+            Event::OutgoingAcked {
+                transfer_id,
+                finished: true,
+                ..
+            } => self.finished.push(transfer_id),
+            Event::OutgoingRefused { transfer_id, .. } => {
+                self.forget(transfer_id);
+            }
+            Event::OutgoingCancelled { transfer_id } => {
+                if let Some(data) = self.forget(transfer_id) {
+                    self.cancelled.push((transfer_id, data));
+                }
+            }
+            _ => {}
         }
         Some(e)
     }

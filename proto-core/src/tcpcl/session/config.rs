@@ -22,12 +22,16 @@ pub struct SessionConfig {
     /// Largest transfer (bundle) we accept (our Transfer MRU).
     pub transfer_mru: u64,
     /// Initial (and, without adaptive sizing, fixed) segment size we send; the peer's
-    /// Segment MRU still bounds it.
+    /// Segment MRU and `tx_segment_max` still bound it.
     pub tx_segment_size: u64,
+    /// Cap on the data of every segment we send, whatever the peer's Segment MRU
+    /// allows; it also bounds adaptive growth. `u64::MAX`: no cap of our own.
+    pub tx_segment_max: u64,
     /// With `Some(target)`, the send segment size adapts so each segment is
     /// acknowledged in about `target`: it doubles while acks come back in under half
     /// the target and halves when they take longer than the target, staying between
-    /// [`MIN_ADAPTIVE_SEGMENT`] (or the peer's MRU, if smaller) and the peer's Segment MRU.
+    /// [`MIN_ADAPTIVE_SEGMENT`] (or the upper bound, if smaller) and the smaller of the
+    /// peer's Segment MRU and `tx_segment_max`.
     pub modulate_target_ack_time: Option<Duration>,
     /// We can do TLS (CAN_TLS in our contact header).
     pub can_tls: bool,
@@ -73,6 +77,7 @@ impl Default for SessionConfig {
             segment_mru: 10_485_760,
             transfer_mru: 1 << 32,
             tx_segment_size: 104_857,
+            tx_segment_max: u64::MAX,
             modulate_target_ack_time: None,
             can_tls: false,
             require_tls: false,
@@ -135,7 +140,7 @@ pub enum UsageError {
     /// §5.2.1).
     #[error("transfer IDs exhausted")]
     TransferIdsExhausted,
-    /// The transfer is larger than the peer's Transfer MRU.
+    /// The transfer is (or its data grew) larger than the peer's Transfer MRU.
     #[error("transfer of {len} bytes exceeds the peer's transfer MRU {mru}")]
     TransferTooLarge {
         /// Bytes the transfer would have.
@@ -146,29 +151,12 @@ pub enum UsageError {
     /// The peer's Segment MRU is 0, so it cannot receive any data.
     #[error("peer segment MRU is 0: it accepts no transfers")]
     PeerAcceptsNoData,
-    /// A segment larger than the peer's Segment MRU.
-    #[error("segment of {len} bytes exceeds the peer's segment MRU {mru}")]
-    SegmentTooLarge {
-        /// Requested data length.
-        len: u64,
-        /// The peer's Segment MRU.
-        mru: u64,
-    },
-    /// A non-final segment without data (it would make no progress).
-    #[error("empty segment without END")]
-    EmptySegment,
-    /// The segment's length disagrees with the announced total length.
-    #[error("segment length disagrees with the transfer's total length")]
+    /// The caller's data disagrees with the transfer's announced total length.
+    #[error("data disagrees with the transfer's announced total length")]
     LengthMismatch,
-    /// The transfer already sent its END segment.
-    #[error("transfer {0} already ended")]
-    AlreadyEnded(u64),
-    /// Another outgoing transfer is mid-stream; RFC 9174 §5.2.2 forbids interleaving.
-    #[error("transfer {0} is still being sent; transfers must not interleave")]
-    Interleaved(u64),
-    /// Too many segments await acknowledgment; wait for XFER_ACKs.
-    #[error("too many unacknowledged segments")]
-    AckBacklogFull,
+    /// The outgoing transfer has sent a segment already, so it cannot be abandoned.
+    #[error("transfer {0} has started")]
+    TransferStarted(u64),
     /// The call does not apply in the current state.
     #[error("not possible in the current state")]
     WrongState,
@@ -176,17 +164,6 @@ pub enum UsageError {
     /// [`confirm_segment`](super::Session::confirm_segment).
     #[error("no segment of transfer {0} awaits confirmation")]
     NothingToConfirm(u64),
-}
-
-/// Why framing a segment failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SegmentError {
-    /// Caller misuse.
-    #[error(transparent)]
-    Usage(#[from] UsageError),
-    /// The output buffer is too small (nothing was registered).
-    #[error(transparent)]
-    Encode(#[from] crate::EncodeError),
 }
 
 /// Whether `s` looks like a URI: `scheme ':' rest` with an RFC 3986 scheme and a
@@ -221,8 +198,13 @@ impl SessionConfig {
                 return Err(ConfigError::Zero(name));
             }
         }
-        if self.tx_segment_size == 0 {
-            return Err(ConfigError::Zero("tx_segment_size"));
+        for (v, name) in [
+            (self.tx_segment_size, "tx_segment_size"),
+            (self.tx_segment_max, "tx_segment_max"),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Zero(name));
+            }
         }
         let ext = ExtensionItems::parse(&self.session_extensions, 0)
             .map_err(ConfigError::BadExtensions)?;

@@ -72,8 +72,9 @@ pub enum Event {
         /// The peer's reason.
         reason: XferRefuseReason,
     },
-    /// A transfer we had started but not sent a segment of was dropped because the
-    /// session is terminating (RFC 9174 §6.1: no new transfers in the Ending state).
+    /// A transfer we had started but not sent a segment of was dropped: the session is
+    /// terminating (RFC 9174 §6.1: no new transfers in the Ending state), or the caller
+    /// abandoned it ([`Session::abandon_transfer`](super::Session::abandon_transfer)).
     OutgoingCancelled {
         /// Our transfer ID.
         transfer_id: u64,

@@ -71,8 +71,7 @@ fn unexpected_messages_are_rejected_and_the_session_continues() {
 fn acks_beyond_what_was_sent_are_rejected() {
     let mut a = active_established(config("dtn://a/"), 0, 1000);
     let id = a.s.start_transfer(None).unwrap();
-    let mut out = [0u8; 64];
-    a.s.frame_segment(id, &[1; 10], false, &mut out).unwrap();
+    assert_eq!(a.send_msgs(&[(id, &[1; 10], false)]).len(), 1);
     a.feed(&msg(XferAck {
         flags: SegmentFlags::START,
         transfer_id: id,

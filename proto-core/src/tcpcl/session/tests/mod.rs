@@ -10,12 +10,14 @@ mod negotiation;
 mod termination;
 mod timers;
 mod transfer;
+mod transmit;
 
 use std::time::{Duration, Instant};
 
 use crate::tcpcl::{
-    ContactFlags, ContactHeader, Event, ExtensionItem, ExtensionItems, Message, SegmentFlags,
-    SessInit, Session, SessionConfig, Side, Status, XferSegmentHead,
+    ContactFlags, ContactHeader, Event, ExtensionItem, ExtensionItems, Message, Ready,
+    SegmentFlags, SessInit, Session, SessionConfig, Side, Status, Transmit, TransmitError,
+    XferSegmentHead,
 };
 use crate::testing::tcpcl::TcpclEndpoint;
 use crate::testing::Pair;
@@ -65,7 +67,16 @@ pub(super) struct Raw {
     /// Confirm each segment as soon as its last piece is delivered (default); when
     /// unset, `feed` stops at a segment awaiting confirmation.
     pub(super) auto_confirm: bool,
+    /// Bytes of each outgoing transfer framed into segments so far.
+    pub(super) framed: Vec<(u64, u64)>,
+    /// Every transfer ID the session asked `ready` about, in order.
+    pub(super) asked: Vec<u64>,
 }
+
+/// The application's data for one outgoing transfer, as [`Raw::transmit`] offers it:
+/// the transfer's bytes from its start (as many as exist so far) and whether that is
+/// all of it.
+pub(super) type Src<'a> = (u64, &'a [u8], bool);
 
 impl Raw {
     pub(super) fn new(cfg: SessionConfig, side: Side) -> Raw {
@@ -75,7 +86,78 @@ impl Raw {
             now,
             delivered: vec![],
             auto_confirm: true,
+            framed: vec![],
+            asked: vec![],
         }
+    }
+
+    /// One `poll_transmit` call, with `sources` as the application's outgoing data (a
+    /// transfer without an entry has nothing ready). Returns what the call produced
+    /// and the bytes that go on the wire: the control message, or the segment header
+    /// followed by the payload taken from the source at the offset the core named.
+    pub(super) fn transmit(
+        &mut self,
+        sources: &[Src<'_>],
+    ) -> Result<Option<(Transmit, Vec<u8>)>, TransmitError> {
+        let mut buf = vec![0u8; 1 << 16];
+        let framed = &self.framed;
+        let asked = &mut self.asked;
+        let ready = |id: u64| {
+            asked.push(id);
+            let done = framed.iter().find(|f| f.0 == id).map_or(0, |f| f.1);
+            sources.iter().find(|s| s.0 == id).map_or(
+                Ready {
+                    available: 0,
+                    complete: false,
+                },
+                |s| Ready {
+                    available: (s.1.len() as u64).saturating_sub(done),
+                    complete: s.2,
+                },
+            )
+        };
+        let Some(t) = self.s.poll_transmit(self.now, &mut buf, ready)? else {
+            return Ok(None);
+        };
+        let bytes = match t {
+            Transmit::Control(n) => buf[..n].to_vec(),
+            Transmit::Segment {
+                transfer_id,
+                offset,
+                header_len,
+                data_len,
+                ..
+            } => {
+                let (_, data, _) = sources
+                    .iter()
+                    .find(|s| s.0 == transfer_id)
+                    .expect("a segment only for a transfer with data");
+                let mut bytes = buf[..header_len].to_vec();
+                bytes.extend_from_slice(&data[offset as usize..offset as usize + data_len]);
+                match self.framed.iter_mut().find(|f| f.0 == transfer_id) {
+                    Some(f) => {
+                        assert_eq!(f.1, offset, "segments follow each other");
+                        f.1 += data_len as u64;
+                    }
+                    None => {
+                        assert_eq!(offset, 0, "a transfer starts at its first byte");
+                        self.framed.push((transfer_id, data_len as u64));
+                    }
+                }
+                bytes
+            }
+        };
+        Ok(Some((t, bytes)))
+    }
+
+    /// Everything the session sends now with `sources` as the application's data,
+    /// one line per message (see [`describe`]).
+    pub(super) fn send_msgs(&mut self, sources: &[Src<'_>]) -> Vec<String> {
+        let mut all = vec![];
+        while let Some((_, bytes)) = self.transmit(sources).unwrap() {
+            all.extend(bytes);
+        }
+        describe(&all)
     }
 
     /// Feeds all of `bytes` (as far as the session takes them); returns bytes consumed.
@@ -102,12 +184,12 @@ impl Raw {
         panic!("input loop did not finish");
     }
 
-    /// Everything the session wants to send.
+    /// Everything the session wants to send while the application has no transfer
+    /// data ready.
     pub(super) fn out(&mut self) -> Vec<u8> {
         let mut all = vec![];
-        let mut buf = vec![0u8; 1 << 16];
-        while let Some(n) = self.s.poll_transmit(self.now, &mut buf).unwrap() {
-            all.extend_from_slice(&buf[..n]);
+        while let Some((_, bytes)) = self.transmit(&[]).unwrap() {
+            all.extend(bytes);
         }
         all
     }

@@ -237,7 +237,7 @@ fn malformed_session_extension_block_is_a_contact_failure() {
 #[test]
 fn node_id_matching_normalizes_scheme_case_and_ipn_numbers() {
     // RFC 9174 §4.4.1: RFC 3986 comparison with scheme-based normalization.
-    use crate::tcpcl::session::node_ids_match as m;
+    use crate::tcpcl::session::handshake::node_ids_match as m;
     assert!(m("dtn://a/", "dtn://a/"));
     assert!(m("DTN://a/", "dtn://a/"));
     assert!(m("ipn:1.0", "IPN:01.00"));

@@ -131,8 +131,10 @@ fn transfers_in_progress_complete_and_new_ones_are_refused() {
             "in-progress transfer completes"
         );
         assert_eq!(p.a.finished, [0]);
-        // The second bundle could not start.
-        assert_eq!(p.a.outbox, [vec![2; 10]]);
+        // The second bundle could not start: its transfer was cancelled unsent.
+        assert_eq!(p.a.cancelled, [(1, vec![2; 10])]);
+        assert!(has(&p, A, "OutgoingCancelled { transfer_id: 1 }"));
+        assert!(p.a.outbox.is_empty());
         assert_eq!(p.a.session.start_transfer(None), Err(UsageError::Closed));
         assert!(matches!(
             p.a.session.close_reason(),

@@ -3,8 +3,9 @@
 
 use super::*;
 use crate::tcpcl::{
-    SegmentError, TransferLength, UsageError, XferAck, XferRefuse, XferRefuseReason,
+    TransferLength, UsageError, XferAck, XferRefuse, XferRefuseReason, MAX_SEGMENT_HEAD,
 };
+use crate::testing::tcpcl::EndpointError;
 use crate::testing::Side::{A, B};
 use proptest::prelude::*;
 
@@ -122,72 +123,93 @@ fn bundles_without_transfer_length_extension() {
 
 #[test]
 fn segment_size_is_bounded_by_peer_mru_and_tx_size() {
-    let mut a = active_established(
-        SessionConfig {
-            tx_segment_size: 500,
-            ..config("dtn://a/")
-        },
-        0,
-        100,
-    );
+    let cfg = SessionConfig {
+        tx_segment_size: 500,
+        ..config("dtn://a/")
+    };
+    let mut a = active_established(cfg.clone(), 0, 100);
     let id = a.s.start_transfer(Some(1000)).unwrap();
     assert_eq!(id, 0);
-    assert_eq!(a.s.segment_limit(id), 100);
-    let mut out = vec![0u8; 4096];
     let data = bundle(1000, 0);
-    let (consumed, written) = a.s.frame_segment(id, &data, true, &mut out).unwrap();
-    assert_eq!(consumed, 100);
-    let d = describe(&out[..written]);
+    let src = [(id, &data[..], true)];
+    let (t, bytes) = a.transmit(&src).unwrap().unwrap();
     assert_eq!(
-        d,
+        t,
+        Transmit::Segment {
+            transfer_id: 0,
+            offset: 0,
+            header_len: MAX_SEGMENT_HEAD,
+            data_len: 100,
+            end: false
+        }
+    );
+    assert_eq!(
+        describe(&bytes),
         ["XFER_SEGMENT flags=START transfer_id=0 data_len=100 ext(type=0x0001 len=8)"]
     );
-    assert_eq!(
-        a.s.encode_segment_header(id, 101, false, &mut out),
-        Err(SegmentError::Usage(UsageError::SegmentTooLarge {
-            len: 101,
-            mru: 100
-        }))
-    );
+    // No segment ever exceeds the peer's Segment MRU.
+    let rest = a.send_msgs(&src);
+    assert_eq!(rest.len(), 9, "{rest:?}");
+    assert!(rest.iter().all(|m| m.ends_with("data_len=100")), "{rest:?}");
+    assert_eq!(rest[8], "XFER_SEGMENT flags=END transfer_id=0 data_len=100");
     // Our own tx size bounds it when the peer allows more.
-    let mut a = active_established(
-        SessionConfig {
-            tx_segment_size: 500,
-            ..config("dtn://a/")
-        },
-        0,
-        1 << 20,
-    );
+    let mut a = active_established(cfg, 0, 1 << 20);
     let id = a.s.start_transfer(None).unwrap();
-    assert_eq!(a.s.segment_limit(id), 500);
-    assert_eq!(a.s.frame_segment(id, &data, true, &mut out).unwrap().0, 500);
-    let (c, w) = a.s.frame_segment(id, &data[500..], true, &mut out).unwrap();
-    assert_eq!(c, 500);
     assert_eq!(
-        describe(&out[..w]),
-        ["XFER_SEGMENT flags=END transfer_id=0 data_len=500"]
+        a.send_msgs(&[(id, &data[..], true)]),
+        [
+            "XFER_SEGMENT flags=START transfer_id=0 data_len=500",
+            "XFER_SEGMENT flags=END transfer_id=0 data_len=500"
+        ]
     );
-    assert_eq!(
-        a.s.frame_segment(id, &[], true, &mut out),
-        Err(SegmentError::Usage(UsageError::AlreadyEnded(0)))
-    );
+    // Once the END is out, the transfer's source is not asked again.
+    let asked = a.asked.len();
+    assert_eq!(a.transmit(&[(id, &data[..], true)]).unwrap(), None);
+    assert_eq!(a.asked.len(), asked);
 }
 
 #[test]
 fn a_too_small_buffer_registers_nothing() {
     let mut a = active_established(config("dtn://a/"), 0, 1000);
     let id = a.s.start_transfer(Some(10)).unwrap();
-    let mut tiny = [0u8; 20];
-    assert!(matches!(
-        a.s.frame_segment(id, &[1; 10], true, &mut tiny),
-        Err(SegmentError::Encode(
-            crate::EncodeError::BufferTooSmall { .. }
-        ))
-    ));
-    let mut out = [0u8; 100];
-    let (c, w) = a.s.frame_segment(id, &[1; 10], true, &mut out).unwrap();
-    assert_eq!(c, 10);
-    assert!(describe(&out[..w])[0].starts_with("XFER_SEGMENT flags=START|END"));
+    let ready = |_| Ready {
+        available: 10,
+        complete: true,
+    };
+    // A START|END header without extension items is 22 bytes.
+    let mut tiny = [0u8; 21];
+    assert_eq!(
+        a.s.poll_transmit(a.now, &mut tiny, ready),
+        Err(TransmitError::Encode(crate::EncodeError::BufferTooSmall {
+            needed: 22
+        }))
+    );
+    // The header alone needs room: the payload is the caller's to append.
+    let mut out = [0u8; 22];
+    assert_eq!(
+        a.s.poll_transmit(a.now, &mut out, ready),
+        Ok(Some(Transmit::Segment {
+            transfer_id: id,
+            offset: 0,
+            header_len: 22,
+            data_len: 10,
+            end: true
+        }))
+    );
+    let mut seg = out.to_vec();
+    seg.extend([1; 10]);
+    assert!(describe(&seg)[0].starts_with("XFER_SEGMENT flags=START|END"));
+    // The same holds for control messages: a contact header needs 6 bytes.
+    let mut c = Raw::new(config("dtn://c/"), Side::Active);
+    let mut five = [0u8; 5];
+    let no_data = |_| panic!("no transfer yet");
+    assert_eq!(
+        c.s.poll_transmit(c.now, &mut five, no_data),
+        Err(TransmitError::Encode(crate::EncodeError::BufferTooSmall {
+            needed: 6
+        }))
+    );
+    assert_eq!(c.out_msgs(), ["CONTACT v4 flags=0"]);
 }
 
 #[test]
@@ -349,7 +371,7 @@ fn an_empty_bundle_completes_in_the_call_that_consumes_it() {
     b.s.confirm_segment(7).unwrap();
     assert_eq!(
         b.out_msgs(),
-        ["XFER_ACK flags=END|START transfer_id=7 acked_len=0"]
+        ["XFER_ACK flags=START|END transfer_id=7 acked_len=0"]
     );
     assert!(b.events().contains(&Event::IncomingTransferFinished {
         transfer_id: 7,
@@ -374,7 +396,7 @@ fn an_empty_bundle_can_still_be_refused_instead_of_confirmed() {
     b.feed(&segment(START | END, 4, &[], b"x"));
     assert_eq!(
         b.out_msgs(),
-        ["XFER_ACK flags=END|START transfer_id=4 acked_len=1"]
+        ["XFER_ACK flags=START|END transfer_id=4 acked_len=1"]
     );
 }
 
@@ -480,18 +502,18 @@ fn received_refuse_stops_the_transfer_and_clears_pending_acks() {
     );
     let id = a.s.start_transfer(Some(100)).unwrap();
     let data = bundle(100, 0);
-    let mut out = [0u8; 256];
-    let mut off = 0;
+    let src = [(id, &data[..], true)];
     for _ in 0..3 {
-        off +=
-            a.s.frame_segment(id, &data[off..], true, &mut out)
-                .unwrap()
-                .0;
+        assert!(matches!(
+            a.transmit(&src).unwrap(),
+            Some((Transmit::Segment { .. }, _))
+        ));
     }
-    assert_eq!(
-        a.s.frame_segment(id, &data[off..], true, &mut out),
-        Err(SegmentError::Usage(UsageError::AckBacklogFull))
-    );
+    // Three segments await their acks: nothing more is sent, and the source is not
+    // even asked.
+    let asked = a.asked.len();
+    assert_eq!(a.transmit(&src).unwrap(), None);
+    assert_eq!(a.asked.len(), asked);
     a.feed(&msg(XferRefuse {
         reason: XferRefuseReason::COMPLETED,
         transfer_id: id,
@@ -504,10 +526,9 @@ fn received_refuse_stops_the_transfer_and_clears_pending_acks() {
             reason: XferRefuseReason::COMPLETED
         }]
     );
-    assert_eq!(
-        a.s.frame_segment(id, &data[off..], true, &mut out),
-        Err(SegmentError::Usage(UsageError::UnknownTransfer(id)))
-    );
+    // The refused transfer is gone: nothing more of it is sent.
+    assert_eq!(a.s.current_outgoing(), None);
+    assert_eq!(a.transmit(&src).unwrap(), None);
     // Late acks for the refused transfer are ignored, not rejected.
     a.feed(&msg(XferAck {
         flags: SegmentFlags::START,
@@ -519,14 +540,9 @@ fn received_refuse_stops_the_transfer_and_clears_pending_acks() {
     assert!(a.events().is_empty());
     // The ack ring was cleared: a new transfer can use all of it.
     let id2 = a.s.start_transfer(Some(30)).unwrap();
-    let mut off = 0;
-    for _ in 0..3 {
-        off +=
-            a.s.frame_segment(id2, &data[off..30], true, &mut out)
-                .unwrap()
-                .0;
-    }
-    assert_eq!(off, 30);
+    let sent = a.send_msgs(&[(id2, &data[..30], true)]);
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert!(sent[2].starts_with("XFER_SEGMENT flags=END transfer_id=1"));
 }
 
 #[test]
@@ -576,11 +592,8 @@ fn zero_peer_segment_mru_never_loops() {
     // And a non-final empty segment is never framed, whatever the MRU.
     let mut a = active_established(config("dtn://a/"), 0, 10);
     let id = a.s.start_transfer(None).unwrap();
-    let mut out = [0u8; 64];
-    assert_eq!(
-        a.s.encode_segment_header(id, 0, false, &mut out),
-        Err(SegmentError::Usage(UsageError::EmptySegment))
-    );
+    assert_eq!(a.transmit(&[(id, &[], false)]).unwrap(), None);
+    assert_eq!(a.asked, [id]);
     // A pair whose receiver advertises MRU 0: the sender reports the error at once.
     let mut p = pair_with(
         config("dtn://a/"),
@@ -595,7 +608,7 @@ fn zero_peer_segment_mru_never_loops() {
     p.settle();
     assert_eq!(
         p.a.errors,
-        [SegmentError::Usage(UsageError::PeerAcceptsNoData)]
+        [EndpointError::Start(UsageError::PeerAcceptsNoData)]
     );
     let sent = p.sent_a;
     p.sleep(Duration::from_secs(1));
@@ -636,14 +649,26 @@ fn outgoing_transfers_do_not_interleave() {
     let t0 = a.s.start_transfer(None).unwrap();
     let t1 = a.s.start_transfer(None).unwrap();
     assert_eq!((t0, t1), (0, 1));
-    let mut out = [0u8; 64];
-    a.s.frame_segment(t0, &[1; 20], true, &mut out).unwrap();
+    let (d0, d1) = ([1u8; 30], [2u8; 5]);
+    // Transfer 0 has 20 bytes so far and no known end; transfer 1 is all there.
     assert_eq!(
-        a.s.frame_segment(t1, &[1; 5], true, &mut out),
-        Err(SegmentError::Usage(UsageError::Interleaved(0)))
+        a.send_msgs(&[(t0, &d0[..20], false), (t1, &d1[..], true)]),
+        [
+            "XFER_SEGMENT flags=START transfer_id=0 data_len=10",
+            "XFER_SEGMENT flags=0 transfer_id=0 data_len=10"
+        ]
     );
-    a.s.frame_segment(t0, &[1; 10], true, &mut out).unwrap();
-    a.s.frame_segment(t1, &[1; 5], true, &mut out).unwrap();
+    // Transfer 1 waits (its source is not even asked) until transfer 0 ends.
+    assert_eq!(a.s.current_outgoing(), Some(t0));
+    assert_eq!(a.asked, [t0; 3]);
+    assert_eq!(
+        a.send_msgs(&[(t0, &d0[..], true), (t1, &d1[..], true)]),
+        [
+            "XFER_SEGMENT flags=END transfer_id=0 data_len=10",
+            "XFER_SEGMENT flags=START|END transfer_id=1 data_len=5"
+        ]
+    );
+    assert_eq!(a.asked, [t0, t0, t0, t0, t1]);
 }
 
 #[test]
@@ -678,16 +703,17 @@ fn adaptive_segment_size_follows_the_target_ack_time() {
         10_000,
     );
     let id = a.s.start_transfer(None).unwrap();
-    let mut out = vec![0u8; 20_000];
     let data = bundle(100_000, 0);
     let mut sent = 0u64;
     let mut sizes = vec![];
     for step in 0..8 {
-        let (c, _) =
-            a.s.frame_segment(id, &data[sent as usize..], false, &mut out)
-                .unwrap();
-        sizes.push(c);
-        sent += c as u64;
+        let Some((Transmit::Segment { data_len, .. }, _)) =
+            a.transmit(&[(id, &data[..], false)]).unwrap()
+        else {
+            panic!("a segment at step {step}");
+        };
+        sizes.push(data_len);
+        sent += data_len as u64;
         a.now += Duration::from_millis(if step < 4 { 10 } else { 500 });
         let flags = if step == 0 {
             SegmentFlags::START
@@ -829,19 +855,35 @@ fn single_segment_transfer_omits_transfer_length() {
     };
     let mut a = active_established(config("dtn://a/"), 0, 100);
     let id = a.s.start_transfer(Some(10)).unwrap();
-    let mut out = [0u8; 256];
-    let upper = a.s.segment_header_len(id).unwrap();
-    let (c, w) = a.s.frame_segment(id, &[7; 10], true, &mut out).unwrap();
-    assert_eq!(c, 10);
-    assert!(w - c <= upper);
-    assert_eq!(seg_of(&out[..w]), (SegmentFlags(0x03), None));
+    let d = [7u8; 150];
+    let (t, bytes) = a.transmit(&[(id, &d[..10], true)]).unwrap().unwrap();
+    let Transmit::Segment {
+        header_len,
+        data_len,
+        end,
+        ..
+    } = t
+    else {
+        panic!("{t:?}")
+    };
+    assert_eq!((data_len, end), (10, true));
+    assert!(header_len < MAX_SEGMENT_HEAD);
+    assert_eq!(seg_of(&bytes), (SegmentFlags(0x03), None));
     let id = a.s.start_transfer(Some(150)).unwrap();
-    let header = a.s.segment_header_len(id).unwrap();
-    let (c, w) = a.s.frame_segment(id, &[7; 150], true, &mut out).unwrap();
-    assert_eq!(c, 100);
-    assert_eq!(w - c, header, "exact for a non-final segment");
+    let (t, bytes) = a.transmit(&[(id, &d[..], true)]).unwrap().unwrap();
     assert_eq!(
-        seg_of(&out[..w]),
+        t,
+        Transmit::Segment {
+            transfer_id: id,
+            offset: 0,
+            header_len: MAX_SEGMENT_HEAD,
+            data_len: 100,
+            end: false
+        },
+        "the largest header there is"
+    );
+    assert_eq!(
+        seg_of(&bytes),
         (SegmentFlags::START, Some(TransferLength(150)))
     );
 }
@@ -930,8 +972,7 @@ fn reserved_flag_bits_of_acks_and_transfer_extensions_are_ignored() {
     );
     let mut a = active_established(config("dtn://a/"), 0, 1000);
     let id = a.s.start_transfer(None).unwrap();
-    let mut out = [0u8; 64];
-    a.s.frame_segment(id, b"abc", true, &mut out).unwrap();
+    assert_eq!(a.send_msgs(&[(id, b"abc", true)]).len(), 1);
     a.feed(&msg(XferAck {
         flags: SegmentFlags(0xf3),
         transfer_id: id,
