@@ -269,5 +269,10 @@ mod tests {
             ..SessionConfig::default()
         };
         assert_eq!(c.validate(), Err(ConfigError::Zero("max_pending_acks")));
+        let c = SessionConfig {
+            tx_segment_max: 0,
+            ..SessionConfig::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::Zero("tx_segment_max")));
     }
 }

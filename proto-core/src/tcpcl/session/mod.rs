@@ -69,9 +69,10 @@
 //!    ([`Ready`]) and sizes the segment: at most the peer's Segment MRU, our send
 //!    segment size (fixed or adaptive), `tx_segment_max` and what is left of the
 //!    announced total. The segment is the transfer's END when the source is complete
-//!    and all it has fits; a source of unknown length that turns out to have nothing
-//!    more gets an empty END segment. Nothing is sent while the source has no bytes
-//!    and is not complete: no non-final segment is ever empty. The caller writes the
+//!    and all it has fits (END always comes from the source, never from a guess); a
+//!    source that learns its end only after its last byte went out gets an empty END
+//!    segment. Nothing is sent while the source has no bytes and is not complete: no
+//!    non-final segment is ever empty. The caller writes the
 //!    segment's payload, exactly `data_len` bytes from `offset`, right after the
 //!    header and before anything else.
 //! 3. Otherwise nothing (`Ok(None)`).
