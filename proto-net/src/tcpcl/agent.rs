@@ -2,27 +2,31 @@
 //! channel, and the agent's lifecycle (graceful `shutdown`, immediate `stop`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
-use proto_core::tcpcl::{
-    ContactFlags, ContactHeader, SessTerm, SessTermFlags, SessTermReason, Session, Side, State,
-    MAGIC, VERSION,
-};
+use crossbeam_channel::{unbounded, Receiver};
+use proto_core::tcpcl::{SessTermReason, Session, Side, State};
 
+use super::busy::refuse_busy;
 use super::config::Config;
+use super::driver::rxbuf::{ReadBudget, BUDGET};
+use super::driver::{Driver, Owner, Parts};
 use super::error::{Error, Result};
 use super::events::{Event, SessionId};
-use super::io::{reader_main, writer_main, ReadBudget, READ_BUDGET};
-use super::runner::{Parts, Runner, WriterStart};
-use super::session::{Info, SessionHandle, Shared};
-use super::sink::{IncomingTransfer, Sink, SinkChooser};
+use super::handle::SessionHandle;
+use super::report::{EventHub, Handler, Reporter};
+use super::shared::Shared;
+use super::sink::{IncomingTransfer, Sink, SinkPolicy};
 use super::tls::{TlsContext, TlsSettings, TlsVersion};
+use super::wake::Waker;
+
+/// Stack of a session thread: what the core, rustls and a handler need, with room to
+/// spare; an idle session touches only a few pages of it.
+const SESSION_STACK: usize = 256 << 10;
 
 /// Options for one outgoing connection.
 #[derive(Debug, Clone, Default)]
@@ -57,88 +61,45 @@ type OnStop = Box<dyn FnOnce() + Send>;
 pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) tls: Option<TlsContext>,
-    events_tx: Sender<Event>,
-    events_rx: Receiver<Event>,
-    subscribed: AtomicBool,
-    sink_chooser: RwLock<Option<SinkChooser>>,
+    hub: Arc<EventHub>,
+    sinks: Arc<SinkPolicy>,
     sessions: Mutex<BTreeMap<SessionId, SessionHandle>>,
     listeners: Mutex<HashMap<SocketAddr, ListenerCtl>>,
     next_id: AtomicU64,
     life: Mutex<Life>,
     life_cv: Condvar,
     on_stop: Mutex<Option<OnStop>>,
-    /// Reader-buffer growth shared by all sessions (bounds memory under many busy
+    /// Input-buffer growth shared by all sessions (bounds memory under many busy
     /// sessions).
     read_budget: Arc<ReadBudget>,
     /// Connections over `max_sessions` being refused with SESS_TERM Busy.
     refusing: Arc<AtomicUsize>,
 }
 
-/// Most connections over `max_sessions` refused with SESS_TERM Busy at once (one
-/// short-lived thread each); further ones are closed without a word.
-const MAX_REFUSING: usize = 16;
-/// Most a Busy refusal waits for the peer's contact header.
-const BUSY_CONTACT_WAIT: Duration = Duration::from_secs(5);
-/// Most a Busy refusal reads after its FIN, waiting for the peer's (see `Runner::linger`).
-const BUSY_LINGER: Duration = Duration::from_millis(500);
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl Inner {
-    /// Emits an event if anyone subscribed; waits for room (backpressure).
-    pub(crate) fn emit(&self, e: Event) {
-        if self.subscribed.load(Ordering::Acquire) {
-            let _ = self.events_tx.send(e);
-        }
-    }
-
-    /// Emits a progress event if there is room; never waits.
-    pub(crate) fn emit_progress(&self, e: Event) {
-        if self.subscribed.load(Ordering::Acquire) {
-            let _ = self.events_tx.try_send(e);
-        }
-    }
-
-    pub(crate) fn choose_sink(&self, t: &IncomingTransfer) -> Sink {
-        let chooser = self
-            .sink_chooser
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if let Some(f) = chooser {
-            return f(t);
-        }
-        match &self.config.recv_dir {
-            Some(dir) => Sink::File(dir.join(format!(
-                "session{}-transfer{}.bundle",
-                t.session.0, t.transfer_id
-            ))),
-            None => Sink::Memory,
-        }
-    }
-
-    /// Removes a closed session from the registry; returns whether none is left.
-    pub(crate) fn unregister(&self, id: SessionId) -> bool {
+impl Owner for Inner {
+    fn unregister(&self, id: SessionId) -> bool {
         let mut s = lock(&self.sessions);
         s.remove(&id);
         s.is_empty()
     }
 
     /// After the last session closed: stop if shutting down or `stop_on_close`.
-    pub(crate) fn last_session_closed(&self) {
-        {
-            let stop = {
-                let l = lock(&self.life);
-                l.shutting_down || (self.config.stop_on_close && l.had_session)
-            };
-            if stop {
-                self.mark_stopped();
-            }
+    fn last_closed(&self) {
+        let stop = {
+            let l = lock(&self.life);
+            l.shutting_down || (self.config.stop_on_close && l.had_session)
+        };
+        if stop {
+            self.mark_stopped();
         }
     }
+}
 
+impl Inner {
     fn mark_stopped(&self) {
         {
             let mut l = lock(&self.life);
@@ -147,7 +108,7 @@ impl Inner {
             }
             l.stopped = true;
         }
-        self.emit_progress(Event::AgentStopped);
+        self.hub.emit_agent(Event::AgentStopped);
         let cb = lock(&self.on_stop).take();
         if let Some(cb) = cb {
             cb();
@@ -195,33 +156,15 @@ impl Inner {
         let cfg = self.config.session_config(can_tls)?;
         let core = Session::new(cfg, side, Instant::now())?;
         let id = SessionId(self.next_id.fetch_add(1, Ordering::Relaxed));
-
-        let (reader_tx, reader_rx) = bounded(4);
-        let (directive_tx, directive_rx) = bounded(1);
-        let (pool_tx, pool_rx) = bounded(8);
-        let (job_tx, job_rx) = bounded(4);
-        let (done_tx, done_rx) = bounded(4);
-        let (cmd_tx, cmd_rx) = bounded(16);
-        let (send_tx, send_rx) = bounded(1);
-        let shared = Arc::new(Shared {
+        let (commands_tx, commands) = unbounded();
+        let waker = Waker::new();
+        let shared = Arc::new(Shared::new(
             id,
             side,
-            peer_addr,
-            local_addr,
-            info: Mutex::new(Info {
-                state: core.state(),
-                params: None,
-                tls: None,
-                close_reason: None,
-                outgoing_pending: 0,
-                incoming_active: 0,
-                done: false,
-                draining: false,
-            }),
-            changed: Condvar::new(),
-            cmd_tx,
-            send_tx,
-        });
+            (peer_addr, local_addr),
+            waker,
+            commands_tx,
+        ));
         let handle = SessionHandle {
             shared: shared.clone(),
         };
@@ -235,149 +178,47 @@ impl Inner {
                 drop(life);
                 drop(sessions);
                 if side == Side::Passive {
-                    self.refuse_busy(stream);
+                    refuse_busy(stream, &self.refusing, self.config.contact_timeout);
                 }
                 return Err(Error::TooManySessions);
             }
             life.had_session = true;
             sessions.insert(id, handle.clone());
         }
-        let spawn = || -> std::io::Result<()> {
-            let rd = stream.try_clone()?;
-            let budget = self.read_budget.clone();
-            let wr = stream.try_clone()?;
-            std::thread::Builder::new()
-                .name(format!("tcpcl-{}-rd", id.0))
-                .spawn(move || reader_main(rd, reader_tx, directive_rx, pool_rx, budget))?;
-            let writer_start: WriterStart = Box::new(move || {
-                std::thread::Builder::new()
-                    .name(format!("tcpcl-{}-wr", id.0))
-                    .spawn(move || writer_main(wr, job_rx, done_tx))
-                    .map(drop)
-            });
-            let runner = Runner::new(Parts {
-                core,
-                shared,
-                agent: self.clone(),
-                sock: stream,
-                server_name: server_name.unwrap_or_else(|| peer_addr.ip().to_string()),
-                rx: reader_rx,
-                directive_tx,
-                pool_tx,
-                job_tx,
-                writer_start: Some(writer_start),
-                done_rx,
-                cmd_rx,
-                send_rx,
-            });
-            std::thread::Builder::new()
-                .name(format!("tcpcl-{}", id.0))
-                .spawn(move || runner.run())?;
-            Ok(())
-        };
-        if let Err(e) = spawn() {
-            lock(&self.sessions).remove(&id);
-            return Err(e.into());
-        }
-        log::debug!("{id}: opened ({side:?}) with {peer_addr}");
-        self.emit(Event::SessionOpened {
+        let mut report = Reporter::new(self.hub.clone(), id);
+        // Reported before the thread starts, so it precedes every event of the session.
+        report.emit(Event::SessionOpened {
             session: id,
             peer: peer_addr,
             side,
         });
+        let owner: Arc<dyn Owner> = self.clone();
+        let parts = Parts {
+            core,
+            sock: stream,
+            shared,
+            commands,
+            report,
+            sinks: self.sinks.clone(),
+            tls: self.tls.clone(),
+            server_name: server_name.unwrap_or_else(|| peer_addr.ip().to_string()),
+            require_host_authn: self.config.require_host_authn,
+            budget: self.read_budget.clone(),
+            owner,
+        };
+        let spawned = Driver::new(parts).and_then(|driver| {
+            std::thread::Builder::new()
+                .name(format!("tcpcl-{}", id.0))
+                .stack_size(SESSION_STACK)
+                .spawn(move || driver.run())
+        });
+        if let Err(e) = spawned {
+            lock(&self.sessions).remove(&id);
+            return Err(e.into());
+        }
+        log::debug!("{id}: opened ({side:?}) with {peer_addr}");
         Ok(handle)
     }
-}
-
-impl Inner {
-    /// A connection over `max_sessions`: RFC 9174 lets the passive entity answer the
-    /// contact header with its own and SESS_TERM Busy, so the peer learns why. Done
-    /// on a short-lived thread (at most [`MAX_REFUSING`] at once), bounded in time.
-    fn refuse_busy(&self, stream: TcpStream) {
-        if self.refusing.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
-            self.refusing.fetch_sub(1, Ordering::AcqRel);
-            return;
-        }
-        let refusing = self.refusing.clone();
-        let wait = Duration::try_from_secs_f64(self.config.contact_timeout)
-            .map_or(BUSY_CONTACT_WAIT, |t| t.min(BUSY_CONTACT_WAIT));
-        let spawned = std::thread::Builder::new()
-            .name("tcpcl-busy".into())
-            .spawn(move || {
-                busy_refusal(stream, wait);
-                refusing.fetch_sub(1, Ordering::AcqRel);
-            });
-        if spawned.is_err() {
-            self.refusing.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-}
-
-/// Waits (bounded) for the active side's contact header; if it is TCPCLv4, answers
-/// with our contact header (without CAN_TLS: no TLS for a refusal) and SESS_TERM Busy.
-/// Anything else gets no reply, as RFC 9174 §4.3 has it for a bad magic. Either way
-/// the close is orderly: FIN, then what the peer still sends is read until its FIN
-/// (bounded), so the kernel sends no RST.
-fn busy_refusal(mut sock: TcpStream, wait: Duration) {
-    if busy_answer(&mut sock, wait) {
-        log::info!(
-            "refused a session from {} (max_sessions): SESS_TERM Busy",
-            sock.peer_addr()
-                .map_or_else(|_| "?".to_owned(), |a| a.to_string())
-        );
-    }
-    if sock.shutdown(std::net::Shutdown::Write).is_err() {
-        return;
-    }
-    let deadline = Instant::now() + BUSY_LINGER;
-    let mut sink = [0u8; 512];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || sock.set_read_timeout(Some(left)).is_err() {
-            return;
-        }
-        match sock.read(&mut sink) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return,
-        }
-    }
-}
-
-/// The contact header exchange of a Busy refusal; whether SESS_TERM Busy was sent.
-fn busy_answer(sock: &mut TcpStream, wait: Duration) -> bool {
-    let deadline = Instant::now() + wait;
-    let mut hdr = [0u8; 6];
-    let mut got = 0;
-    while got < hdr.len() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || sock.set_read_timeout(Some(left)).is_err() {
-            return false;
-        }
-        match sock.read(&mut hdr[got..]) {
-            Ok(0) => return false,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
-        let magic = got.min(MAGIC.len());
-        if hdr[..magic] != MAGIC[..magic] || (got > 4 && hdr[4] != VERSION) {
-            return false;
-        }
-    }
-    let mut out = [0u8; 16];
-    let Ok(n) = ContactHeader::new(ContactFlags::EMPTY).encode(&mut out) else {
-        return false;
-    };
-    let term = SessTerm {
-        flags: SessTermFlags::EMPTY,
-        reason: SessTermReason::BUSY,
-    };
-    let Ok(m) = term.encode(&mut out[n..]) else {
-        return false;
-    };
-    sock.write_all(&out[..n + m]).is_ok()
 }
 
 fn halt_listener(mut c: ListenerCtl) {
@@ -469,21 +310,23 @@ impl Agent {
         config.validate()?;
         let can_tls = config.tls_enable && tls.is_some();
         config.session_config(can_tls)?;
-        let (events_tx, events_rx) = bounded(config.event_capacity.max(1));
+        let hub = EventHub::new(config.event_capacity);
+        let sinks = Arc::new(SinkPolicy::new(
+            config.recv_dir.clone(),
+            config.max_memory_bundle,
+        ));
         let inner = Arc::new(Inner {
             config,
             tls,
-            events_tx,
-            events_rx,
-            subscribed: AtomicBool::new(false),
-            sink_chooser: RwLock::new(None),
+            hub,
+            sinks,
             sessions: Mutex::new(BTreeMap::new()),
             listeners: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             life: Mutex::new(Life::default()),
             life_cv: Condvar::new(),
             on_stop: Mutex::new(None),
-            read_budget: ReadBudget::new(READ_BUDGET),
+            read_budget: ReadBudget::new(BUDGET),
             refusing: Arc::new(AtomicUsize::new(0)),
         });
         Ok(Agent {
@@ -515,22 +358,26 @@ impl Agent {
     }
 
     /// The event channel. Events are produced only once this was called; the channel
-    /// is bounded (`event_capacity`): when it is full, sessions wait for the
-    /// application to read (progress events are dropped instead). All clones share
-    /// one stream: each event goes to one receiver.
+    /// is bounded (`event_capacity`): when it is full, a session stops reading its
+    /// socket until the application has made room (progress events are dropped
+    /// instead), while it goes on acknowledging, keeping alive and terminating. All
+    /// clones share one stream: each event goes to one receiver.
     pub fn events(&self) -> Receiver<Event> {
-        self.inner.subscribed.store(true, Ordering::Release);
-        self.inner.events_rx.clone()
+        self.inner.hub.subscribe()
+    }
+
+    /// Sets a [`Handler`] run on each session's own thread for every event of that
+    /// session, before the event goes to the channel. It must not block; it may answer
+    /// on the same session ([`Reply::send_bytes`](super::Reply::send_bytes)) without a
+    /// thread hand-off.
+    pub fn set_handler(&self, handler: impl Handler) {
+        self.inner.hub.set_handler(Arc::new(handler));
     }
 
     /// Sets the function that picks a [`Sink`] for each incoming transfer (replacing
     /// the default: a file in `recv_dir`, else memory).
     pub fn set_sink_chooser(&self, f: impl Fn(&IncomingTransfer) -> Sink + Send + Sync + 'static) {
-        *self
-            .inner
-            .sink_chooser
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(f));
+        self.inner.sinks.set(Arc::new(f));
     }
 
     /// Sets a callback run once when the agent stops (the seed's `set_on_stop`).

@@ -270,6 +270,7 @@ impl Config {
             keepalive_interval: self.keepalive_time,
             segment_mru: self.segment_size_mru,
             transfer_mru: self.transfer_mru,
+            tx_segment_max: self.segment_size_tx_max.max(1),
             tx_segment_size: self
                 .segment_size_tx_initial
                 .min(self.segment_size_tx_max)

@@ -14,16 +14,16 @@
 //!
 //! # Threads
 //!
-//! Each session has a reader thread (blocking reads into recycled buffers, a bounded
-//! channel onward), a writer thread (up to two queued jobs: the session's queued control
-//! messages, else one XFER_SEGMENT), and a session thread that owns the sans-IO
-//! [`proto_core::tcpcl::Session`] and waits in one crossbeam `select!` on incoming
-//! bytes, writer completions, commands, send requests, the outgoing bundle's feeder
-//! thread (which reads a file or reader ahead of the socket) and `at(poll_timeout)`.
-//! A blocked read never delays a write, an acknowledgement or a timer; a blocked write
-//! never stops input from being consumed and acknowledged, so two peers bulk-sending
-//! to each other cannot deadlock. With TLS, the rustls connection sits behind a mutex
-//! that is never held across a socket call.
+//! One thread per session owns everything of it: the non-blocking socket, the sans-IO
+//! [`proto_core::tcpcl::Session`], the rustls connection, the sinks of incoming
+//! bundles and the sources of outgoing ones. It sleeps in one `ppoll` on its socket
+//! with the core's next deadline as timeout, and handles wake it with a
+//! thread-directed signal (no extra file descriptor per session). The core decides
+//! what goes on the wire next; the loop appends each segment's payload straight from
+//! the bundle's buffer. A [`Handler`] runs on that thread for the lowest latency;
+//! events also go to a bounded channel, and a full channel pauses reading — never
+//! acknowledging, keeping alive or terminating. A bundle from a reader that may block
+//! is read by one helper thread into a small queue. See `docs/architecture.md`.
 //!
 //! # Example
 //!
@@ -57,21 +57,25 @@
 //! ```
 
 mod agent;
+mod busy;
 mod config;
+mod driver;
 mod error;
 mod events;
-mod io;
-mod runner;
-mod session;
+mod handle;
+mod report;
+mod shared;
 mod sink;
 pub mod tls;
 mod tls_glue;
+mod wake;
 
 pub use agent::{Agent, ConnectOptions};
 pub use config::{Config, ConnectConfig, ListenConfig, DEFAULT_PORT};
 pub use error::{Error, Result};
 pub use events::{CloseReason, Direction, Event, ReceivedBundle, SessionId, SessionParams};
+pub use handle::SessionHandle;
 pub use proto_core::tcpcl::{SessTermReason, Side, State, XferRefuseReason};
-pub use session::SessionHandle;
+pub use report::{Handler, Reply};
 pub use sink::{IncomingTransfer, Sink, SinkChooser};
 pub use tls_glue::TlsInfo;

@@ -54,6 +54,48 @@ impl std::fmt::Debug for Sink {
 /// return quickly.
 pub type SinkChooser = Arc<dyn Fn(&IncomingTransfer) -> Sink + Send + Sync>;
 
+/// How an agent picks sinks: the application's chooser, else a file in `recv_dir`,
+/// else memory. Shared by the agent (which sets the chooser) and its sessions.
+pub(crate) struct SinkPolicy {
+    chooser: std::sync::RwLock<Option<SinkChooser>>,
+    recv_dir: Option<PathBuf>,
+    /// The agent's `max_memory_bundle`.
+    pub(crate) max_memory: u64,
+}
+
+impl SinkPolicy {
+    pub(crate) fn new(recv_dir: Option<PathBuf>, max_memory: u64) -> SinkPolicy {
+        SinkPolicy {
+            chooser: std::sync::RwLock::new(None),
+            recv_dir,
+            max_memory,
+        }
+    }
+
+    pub(crate) fn set(&self, f: SinkChooser) {
+        *self.chooser.write().unwrap_or_else(|p| p.into_inner()) = Some(f);
+    }
+
+    /// The sink for one incoming transfer.
+    pub(crate) fn choose(&self, t: &IncomingTransfer) -> Sink {
+        let chooser = self
+            .chooser
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(f) = chooser {
+            return f(t);
+        }
+        match &self.recv_dir {
+            Some(dir) => Sink::File(dir.join(format!(
+                "session{}-transfer{}.bundle",
+                t.session.0, t.transfer_id
+            ))),
+            None => Sink::Memory,
+        }
+    }
+}
+
 /// Largest up-front reservation for an in-memory bundle with an announced length; more
 /// grows as data actually arrives, so a false announcement costs nothing.
 const MAX_RESERVE: u64 = 16 << 20;

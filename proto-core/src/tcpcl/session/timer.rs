@@ -102,9 +102,7 @@ impl Session {
                 // bound; the receive idle limit resumes once the reply arrived. Without
                 // this, the idle limit that just sent SESS_TERM would still be due and
                 // close the session before the peer could answer.
-                let awaiting_reply = self
-                    .ending_term()
-                    .is_some_and(|t| t.reply_deadline.is_some());
+                let awaiting_reply = self.awaiting_term_reply();
                 match self.keepalive() {
                     Some(ka) if live && !awaiting_reply => Some(self.last_rx + ka * 2),
                     _ => None,
@@ -112,8 +110,15 @@ impl Session {
             }
             Timer::Keepalive => match self.keepalive() {
                 // A control message already queued resets the keepalive clock when it
-                // is written, so none is armed while one waits.
-                Some(ka) if live && !self.keepalive_queued && self.ctrl.is_empty() => {
+                // is written, so none is armed while one waits. Nor while our SESS_TERM
+                // waits for its reply: that wait is bounded on its own, and after an
+                // idle timeout the peer is presumed gone (SESS_TERM stays our last word).
+                Some(ka)
+                    if live
+                        && !self.keepalive_queued
+                        && self.ctrl.is_empty()
+                        && !self.awaiting_term_reply() =>
+                {
                     Some(self.last_tx + ka)
                 }
                 _ => None,
@@ -127,6 +132,12 @@ impl Session {
                 _ => None,
             },
         }
+    }
+
+    /// Whether our SESS_TERM was sent and its reply has not arrived.
+    fn awaiting_term_reply(&self) -> bool {
+        self.ending_term()
+            .is_some_and(|t| t.reply_deadline.is_some())
     }
 
     /// The SESS_TERM bookkeeping while the session is ending.

@@ -1,0 +1,188 @@
+//! How sessions report: an optional [`Handler`] called on the session thread, then the
+//! agent's bounded event channel — without ever blocking the session thread.
+//!
+//! When the channel is full, a session keeps its events in a small backlog of its own
+//! and stops *reading* from its socket until the application has made room (TCP
+//! backpressure reaches the peer). It keeps writing acknowledgements, keepalives and
+//! SESS_TERM, and it tells its core that unread input is waiting, so a slow or stalled
+//! consumer never makes a session die of its own idle timeout. Progress events are
+//! dropped instead of queued when there is no room.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use super::events::{Event, SessionId};
+use super::shared::Source;
+
+/// Application code run on a session's own thread for each of its events, before the
+/// event goes to the channel: the lowest-latency way to react (for example, to answer a
+/// bundle on the same session without a thread hand-off).
+///
+/// Contract: it runs on the thread that drives the session's socket and timers, so it
+/// must return quickly and never block (no blocking I/O, no waiting on channels or
+/// locks held elsewhere); queue slow work to another thread.
+pub trait Handler: Send + Sync + 'static {
+    /// Called for every event of the session, in order. Bundles sent through `reply`
+    /// go out on the same session right after the handler returns.
+    fn on_event(&self, event: &Event, reply: &mut Reply<'_>);
+}
+
+impl<F: Fn(&Event, &mut Reply<'_>) + Send + Sync + 'static> Handler for F {
+    fn on_event(&self, event: &Event, reply: &mut Reply<'_>) {
+        self(event, reply)
+    }
+}
+
+/// What a [`Handler`] may do on the session it is called for.
+pub struct Reply<'a> {
+    session: SessionId,
+    sends: &'a mut Vec<Source>,
+}
+
+impl Reply<'_> {
+    /// The session the event belongs to.
+    pub fn session(&self) -> SessionId {
+        self.session
+    }
+
+    /// Sends a bundle on this session, right after the handler returns (its transfer
+    /// events follow as for any other bundle).
+    pub fn send_bytes(&mut self, data: impl Into<Vec<u8>>) {
+        self.sends.push(Source::Bytes(data.into()));
+    }
+}
+
+/// The agent's side of reporting, shared with every session.
+pub(crate) struct EventHub {
+    tx: Sender<Event>,
+    rx: Receiver<Event>,
+    subscribed: AtomicBool,
+    handler: RwLock<Option<Arc<dyn Handler>>>,
+}
+
+impl EventHub {
+    pub(crate) fn new(capacity: usize) -> Arc<EventHub> {
+        let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+        Arc::new(EventHub {
+            tx,
+            rx,
+            subscribed: AtomicBool::new(false),
+            handler: RwLock::new(None),
+        })
+    }
+
+    /// The channel's receiving end; events flow only once someone asked for it.
+    pub(crate) fn subscribe(&self) -> Receiver<Event> {
+        self.subscribed.store(true, Ordering::Release);
+        self.rx.clone()
+    }
+
+    pub(crate) fn set_handler(&self, h: Arc<dyn Handler>) {
+        *self.handler.write().unwrap_or_else(|p| p.into_inner()) = Some(h);
+    }
+
+    fn handler(&self) -> Option<Arc<dyn Handler>> {
+        self.handler
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// An event not tied to a session (the agent stopped); dropped when there is no
+    /// room.
+    pub(crate) fn emit_agent(&self, e: Event) {
+        if self.subscribed.load(Ordering::Acquire) {
+            let _ = self.tx.try_send(e);
+        }
+    }
+}
+
+/// One session's reporter.
+pub(crate) struct Reporter {
+    hub: Arc<EventHub>,
+    session: SessionId,
+    backlog: VecDeque<Event>,
+    /// Bundles the handler asked to send.
+    pub(crate) replies: Vec<Source>,
+}
+
+impl Reporter {
+    pub(crate) fn new(hub: Arc<EventHub>, session: SessionId) -> Reporter {
+        Reporter {
+            hub,
+            session,
+            backlog: VecDeque::new(),
+            replies: Vec::new(),
+        }
+    }
+
+    fn handle(&mut self, e: &Event) {
+        if let Some(h) = self.hub.handler() {
+            let mut reply = Reply {
+                session: self.session,
+                sends: &mut self.replies,
+            };
+            h.on_event(e, &mut reply);
+        }
+    }
+
+    /// Reports an event: to the handler, then to the channel, or to the backlog when
+    /// the channel is full (input then pauses, see [`Reporter::is_backlogged`]).
+    pub(crate) fn emit(&mut self, e: Event) {
+        self.handle(&e);
+        if !self.hub.subscribed.load(Ordering::Acquire) {
+            return;
+        }
+        if !self.backlog.is_empty() {
+            self.backlog.push_back(e);
+            return;
+        }
+        match self.hub.tx.try_send(e) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(e)) => self.backlog.push_back(e),
+        }
+    }
+
+    /// Reports progress: dropped when the channel has no room.
+    pub(crate) fn progress(&mut self, e: Event) {
+        self.handle(&e);
+        if self.backlog.is_empty() && self.hub.subscribed.load(Ordering::Acquire) {
+            let _ = self.hub.tx.try_send(e);
+        }
+    }
+
+    /// Moves what it can of the backlog to the channel; whether it is empty now.
+    pub(crate) fn flush(&mut self) -> bool {
+        while let Some(e) = self.backlog.pop_front() {
+            match self.hub.tx.try_send(e) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+                Err(TrySendError::Full(e)) => {
+                    self.backlog.push_front(e);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Whether events wait for room in the channel (the session does not read input
+    /// meanwhile).
+    pub(crate) fn is_backlogged(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+
+    /// The last events of a closing session: waits (bounded) for room rather than
+    /// dropping them, since nothing else holds the session up any more.
+    pub(crate) fn flush_final(&mut self, within: std::time::Duration) {
+        let deadline = std::time::Instant::now() + within;
+        while let Some(e) = self.backlog.pop_front() {
+            if self.hub.tx.send_deadline(e, deadline).is_err() {
+                self.backlog.clear();
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! What a session thread publishes for its handles, and the commands it takes.
+//!
+//! The session thread is the only writer. Handles read the hot facts (state, counts)
+//! from atomics without locking; the rarely changing ones (parameters, TLS details,
+//! close reason) sit behind a mutex. Handles that wait for something (establishment,
+//! all bundles sent, the close) sleep on a condition variable that the session thread
+//! notifies when one of those facts changes — never on a timer.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use proto_core::tcpcl::{SessTermReason, Side, State};
+
+use super::error::Result;
+use super::events::{CloseReason, SessionId, SessionParams};
+use super::tls_glue::TlsInfo;
+use super::wake::Waker;
+
+/// A bundle to send, as the application handed it over.
+pub(crate) enum Source {
+    /// Bytes in memory: segments are written straight from them.
+    Bytes(Vec<u8>),
+    /// A regular file of known length, read on the session thread as segments go out.
+    File {
+        /// The open file.
+        file: std::fs::File,
+        /// Its length when opened.
+        len: u64,
+    },
+    /// A stream that may block (pipe, socket, generator): read on a helper thread into
+    /// a bounded queue, so it never stalls the session thread.
+    Reader {
+        /// The stream.
+        reader: Box<dyn Read + Send>,
+        /// Its length, when known up front.
+        len: Option<u64>,
+    },
+}
+
+impl Source {
+    /// The bundle's length, when known before sending.
+    pub(crate) fn len(&self) -> Option<u64> {
+        match self {
+            Source::Bytes(b) => Some(b.len() as u64),
+            Source::File { len, .. } => Some(*len),
+            Source::Reader { len, .. } => *len,
+        }
+    }
+}
+
+/// A request to send a bundle, answered with its transfer ID once registered.
+pub(crate) struct SendRequest {
+    pub(crate) source: Source,
+    pub(crate) reply: Sender<Result<u64>>,
+}
+
+/// What handles ask of their session thread.
+pub(crate) enum Command {
+    /// Send a bundle.
+    Send(SendRequest),
+    /// SESS_TERM now with this reason.
+    Terminate(SessTermReason),
+    /// Finish every submitted bundle, then SESS_TERM with this reason.
+    Shutdown(SessTermReason),
+    /// Close at once.
+    Close,
+}
+
+/// The rarely changing facts, behind the mutex.
+#[derive(Debug, Default)]
+pub(crate) struct Slow {
+    pub(crate) params: Option<SessionParams>,
+    pub(crate) tls: Option<TlsInfo>,
+    pub(crate) close_reason: Option<CloseReason>,
+}
+
+/// Shared between a session thread and its handles.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) id: SessionId,
+    pub(crate) side: Side,
+    pub(crate) peer_addr: SocketAddr,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) waker: Arc<Waker>,
+    pub(crate) commands: Sender<Command>,
+    state: AtomicU8,
+    outgoing_pending: AtomicUsize,
+    incoming_active: AtomicUsize,
+    /// A graceful shutdown was requested: no new sends.
+    pub(crate) draining: AtomicBool,
+    /// The session thread finished (the socket is closed).
+    done: AtomicBool,
+    slow: Mutex<Slow>,
+    changed: Condvar,
+}
+
+const STATES: [State; 7] = [
+    State::Contact,
+    State::TlsHandshake,
+    State::SessionInit,
+    State::Established,
+    State::Ending,
+    State::Closing,
+    State::Closed,
+];
+
+fn state_code(s: State) -> u8 {
+    STATES.iter().position(|x| *x == s).unwrap_or(6) as u8
+}
+
+impl Shared {
+    pub(crate) fn new(
+        id: SessionId,
+        side: Side,
+        addrs: (SocketAddr, SocketAddr),
+        waker: Arc<Waker>,
+        commands: Sender<Command>,
+    ) -> Shared {
+        Shared {
+            id,
+            side,
+            peer_addr: addrs.0,
+            local_addr: addrs.1,
+            waker,
+            commands,
+            state: AtomicU8::new(state_code(State::Contact)),
+            outgoing_pending: AtomicUsize::new(0),
+            incoming_active: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+            done: AtomicBool::new(false),
+            slow: Mutex::new(Slow::default()),
+            changed: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn slow(&self) -> MutexGuard<'_, Slow> {
+        self.slow.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn state(&self) -> State {
+        STATES[usize::from(self.state.load(Ordering::Acquire)).min(6)]
+    }
+
+    pub(crate) fn outgoing_pending(&self) -> usize {
+        self.outgoing_pending.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn incoming_active(&self) -> usize {
+        self.incoming_active.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Publishes the hot facts; waiters are woken only when something they wait for
+    /// changed.
+    pub(crate) fn publish(&self, state: State, outgoing: usize, incoming: usize) {
+        let code = state_code(state);
+        let old_state = self.state.swap(code, Ordering::AcqRel);
+        let old_out = self.outgoing_pending.swap(outgoing, Ordering::AcqRel);
+        self.incoming_active.store(incoming, Ordering::Release);
+        if old_state != code || (old_out != outgoing && outgoing == 0) {
+            self.notify();
+        }
+    }
+
+    /// Changes the slow facts and wakes waiters.
+    pub(crate) fn update(&self, f: impl FnOnce(&mut Slow)) {
+        f(&mut self.slow());
+        self.notify();
+    }
+
+    /// The session thread is gone.
+    pub(crate) fn finish(&self, state: State, reason: CloseReason) {
+        {
+            let mut g = self.slow();
+            g.close_reason = Some(reason);
+            self.state.store(state_code(state), Ordering::Release);
+            self.outgoing_pending.store(0, Ordering::Release);
+            self.incoming_active.store(0, Ordering::Release);
+            self.done.store(true, Ordering::Release);
+        }
+        self.changed.notify_all();
+    }
+
+    fn notify(&self) {
+        // Taking the lock orders this notification after a waiter's check.
+        drop(self.slow());
+        self.changed.notify_all();
+    }
+
+    /// Waits until `f` returns `Some`, or the deadline passes.
+    pub(crate) fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        mut f: impl FnMut(&Shared, &Slow) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = Instant::now() + timeout;
+        let mut g = self.slow();
+        loop {
+            if let Some(v) = f(self, &g) {
+                return Some(v);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            g = self
+                .changed
+                .wait_timeout(g, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
