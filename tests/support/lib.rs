@@ -6,10 +6,16 @@
 //! - [`peers`]: independent implementations (Python peers in a venv, dtn7's `dtnd`) run
 //!   as bounded subprocesses, and live captures on `lo` checked with tshark, split by
 //!   sender.
+//! - [`child`]: child processes killed on every exit path, output captured.
+//! - [`cli`]: the `proto` binary's listeners started under a [`child::ChildGuard`].
+//! - [`cotp_wire`]: COTP/TPKT TPDUs as raw bytes for hand-played peers.
 //! - [`bpv7`]: a minimal BPv7 bundle encoder/decoder (CBOR, CRC-16/CRC-32C) for the
 //!   TCPCL interop tests.
 
 pub mod bpv7;
+pub mod child;
+pub mod cli;
+pub mod cotp_wire;
 pub mod pcap;
 pub mod peers;
 pub mod tshark;
