@@ -13,38 +13,39 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Text a child wrote, shared with the thread that reads it.
+/// What a child wrote to one pipe, shared with the thread that reads it.
 #[derive(Debug, Default)]
 struct Captured {
-    text: Mutex<String>,
+    bytes: Mutex<Vec<u8>>,
     grew: Condvar,
 }
 
 impl Captured {
-    /// Reads `from` line by line until it ends, appending each line.
+    /// Reads `from` line by line until it ends, appending each line (raw bytes: a
+    /// child may write binary data).
     fn follow(self: Arc<Self>, from: impl Read + Send + 'static) {
         thread::spawn(move || {
             let mut r = BufReader::new(from);
             let mut line = Vec::new();
             while matches!(r.read_until(b'\n', &mut line), Ok(n) if n > 0) {
-                let mut t = self.text.lock().unwrap_or_else(|p| p.into_inner());
-                t.push_str(&String::from_utf8_lossy(&line));
+                let mut t = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
+                t.extend_from_slice(&line);
                 line.clear();
                 self.grew.notify_all();
             }
         });
     }
 
-    fn get(&self) -> String {
-        self.text.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    fn get(&self) -> Vec<u8> {
+        self.bytes.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Waits until the text has a line for which `want` holds; returns that line.
     fn wait_line(&self, want: &dyn Fn(&str) -> bool, within: Duration) -> Option<String> {
         let deadline = Instant::now() + within;
-        let mut t = self.text.lock().unwrap_or_else(|p| p.into_inner());
+        let mut t = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            if let Some(l) = t.lines().find(|l| want(l)) {
+            if let Some(l) = String::from_utf8_lossy(&t).lines().find(|l| want(l)) {
                 return Some(l.to_string());
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -78,6 +79,8 @@ pub struct Finished {
     pub stdout: String,
     /// Everything written to stderr (lossy UTF-8).
     pub stderr: String,
+    /// Everything written to stdout, as bytes.
+    pub stdout_bytes: Vec<u8>,
 }
 
 impl Finished {
@@ -141,12 +144,12 @@ impl ChildGuard {
 
     /// Everything the child wrote to stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr.get()
+        String::from_utf8_lossy(&self.stderr.get()).into_owned()
     }
 
     /// Everything the child wrote to stdout so far.
     pub fn stdout(&self) -> String {
-        self.stdout.get()
+        String::from_utf8_lossy(&self.stdout.get()).into_owned()
     }
 
     /// Waits for a stderr line for which `want` holds.
@@ -197,6 +200,7 @@ impl ChildGuard {
             status,
             stdout: self.stdout(),
             stderr: self.stderr(),
+            stdout_bytes: self.stdout.get(),
         }
     }
 }
