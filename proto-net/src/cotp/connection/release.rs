@@ -90,7 +90,8 @@ impl<S: Stream> Connection<S> {
 
     /// Half-closes, then reads until the peer's FIN, an error, `wait` or
     /// [`LINGER_MAX_BYTES`]; keeps the first bytes in `tail`. Closes both directions
-    /// at the end.
+    /// at the end. Over an [`Unbounded`](crate::cotp::Unbounded) stream each read is
+    /// bounded only by the timeouts the caller set on the inner stream.
     fn linger(&mut self, wait: Duration, mut tail: Option<&mut Vec<u8>>) {
         let _ = self.stream.shutdown_write();
         if !self.eof {
