@@ -1,18 +1,22 @@
 //! `proto cotp listen` / `proto cotp send`: the real binary against itself, with exit
-//! codes for success, refusal, unreachable peers and usage errors.
+//! codes for success, refusal, unreachable peers and usage errors. Every process runs
+//! under a [`ChildGuard`], so a failing test leaves none behind.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use proto_tests::child::{ChildGuard, Finished};
+use proto_tests::cli;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
 
-fn proto() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_proto"));
-    c.env("RUST_LOG", "warn");
-    c
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_proto"))
 }
+
+/// Bound on any one `proto cotp send` in these tests.
+const SEND: Duration = Duration::from_secs(20);
 
 fn tmpdir(name: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -22,64 +26,46 @@ fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
-/// Starts `proto cotp listen` on an ephemeral port; returns the child and its address.
-fn listen(args: &[&str]) -> (Child, String) {
-    let mut child = proto()
-        .args(["cotp", "listen", "--bind", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening for COTP on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    // Keep draining stderr so the child never blocks on it.
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-    (child, addr)
+fn listen(args: &[&str]) -> (ChildGuard, String) {
+    cli::cotp_listen(bin(), args)
 }
 
-fn wait_with_timeout(mut child: Child, limit: Duration) -> Output {
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        assert!(start.elapsed() < limit, "listener did not exit in time");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+/// `proto cotp send --to ADDR ARGS` to completion.
+fn send(addr: &str, args: &[&str]) -> Finished {
+    let mut all = vec!["cotp", "send", "--to", addr];
+    all.extend_from_slice(args);
+    ChildGuard::spawn(cli::proto(bin()).args(&all)).finish(SEND)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
 }
 
 #[test]
 fn files_and_stdin_arrive_in_out_dir_and_listen_exits_after_count() {
     let dir = tmpdir("count");
     let out = dir.join("out");
-    let (child, addr) = listen(&["--out-dir", out.to_str().unwrap(), "--count", "3"]);
+    let (child, addr) = listen(&["--out-dir", s(&out), "--count", "3"]);
     let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(dir.join("big.bin"), &big).unwrap();
     std::fs::write(dir.join("small.txt"), b"hello").unwrap();
-    let s = proto()
-        .args(["cotp", "send", "--to", &addr])
-        .arg(dir.join("big.bin"))
-        .arg(dir.join("small.txt"))
-        .output()
-        .unwrap();
-    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
-    let mut send = proto()
-        .args(["cotp", "send", "--to", &addr, "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    send.stdin.take().unwrap().write_all(b"from stdin").unwrap();
-    assert!(send.wait().unwrap().success());
-    let output = wait_with_timeout(child, Duration::from_secs(20));
+    let r = send(&addr, &[s(&dir.join("big.bin")), s(&dir.join("small.txt"))]);
+    assert!(r.status.success(), "{}", r.stderr);
+    let mut sender = ChildGuard::spawn(
+        cli::proto(bin())
+            .args(["cotp", "send", "--to", &addr, "-"])
+            .stdin(Stdio::piped()),
+    );
+    sender.stdin().unwrap().write_all(b"from stdin").unwrap();
+    assert!(sender.finish(SEND).status.success());
+    let output = child.finish(Duration::from_secs(20));
     assert!(output.status.success());
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(stdout.lines().count(), 3, "{stdout}");
-    assert!(stdout.contains("300000 bytes sha256="), "{stdout}");
+    assert_eq!(output.stdout.lines().count(), 3, "{}", output.stdout);
+    assert!(
+        output.stdout.contains("300000 bytes sha256="),
+        "{}",
+        output.stdout
+    );
     let mut files: Vec<Vec<u8>> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| std::fs::read(e.unwrap().path()).unwrap())
@@ -99,46 +85,31 @@ fn files_and_stdin_arrive_in_out_dir_and_listen_exits_after_count() {
 #[test]
 fn echo_and_expect_reply_pipe_raw_bytes() {
     let dir = tmpdir("echo");
-    let (mut child, addr) = listen(&["--echo"]);
+    let (_listener, addr) = listen(&["--echo"]);
     let payload: Vec<u8> = (0..5000u32).map(|i| (i % 256) as u8).collect();
     std::fs::write(dir.join("p.bin"), &payload).unwrap();
-    let s = proto()
-        .args([
-            "cotp",
-            "send",
-            "--to",
-            &addr,
+    let out = send(
+        &addr,
+        &[
             "--expect-reply",
             "--tpdu-size",
             "256",
-        ])
-        .arg(dir.join("p.bin"))
-        .output()
-        .unwrap();
-    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
-    assert_eq!(s.stdout, payload);
-    child.kill().unwrap();
-    let _ = child.wait();
+            s(&dir.join("p.bin")),
+        ],
+    );
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout_bytes, payload);
 }
 
 #[test]
 fn sigterm_stops_the_listener_gracefully() {
     let (child, addr) = listen(&[]);
-    let s = proto()
-        .args(["cotp", "send", "--to", &addr, "-"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let r = send(&addr, &["-"]);
     // An empty message cannot be sent over class 0: a clear error, exit 1.
-    assert_eq!(s.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&s.stderr).contains("empty message"));
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let output = wait_with_timeout(child, Duration::from_secs(10));
+    assert_eq!(r.code(), Some(1));
+    assert!(r.stderr.contains("empty message"), "{}", r.stderr);
+    child.signal("TERM");
+    let output = child.finish(Duration::from_secs(10));
     assert!(output.status.success());
 }
 
@@ -146,20 +117,15 @@ fn sigterm_stops_the_listener_gracefully() {
 fn refusal_and_unreachable_peer_exit_1_with_the_reason() {
     let dir = tmpdir("refuse");
     std::fs::write(dir.join("m"), b"x").unwrap();
-    let (mut child, addr) = listen(&["--tsap", "0102"]);
-    let s = proto()
-        .args(["cotp", "send", "--to", &addr, "--dst-tsap", "0199"])
-        .arg(dir.join("m"))
-        .output()
-        .unwrap();
-    assert_eq!(s.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&s.stderr);
+    let (listener, addr) = listen(&["--tsap", "0102"]);
+    let r = send(&addr, &["--dst-tsap", "0199", s(&dir.join("m"))]);
+    assert_eq!(r.code(), Some(1));
     assert!(
-        err.contains("refused") && err.contains("address unknown"),
-        "{err}"
+        r.stderr.contains("refused") && r.stderr.contains("address unknown"),
+        "{}",
+        r.stderr
     );
-    child.kill().unwrap();
-    let _ = child.wait();
+    drop(listener);
 
     // Nothing listens on a port we just released.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -167,19 +133,18 @@ fn refusal_and_unreachable_peer_exit_1_with_the_reason() {
         .local_addr()
         .unwrap()
         .port();
-    let s = proto()
-        .args([
-            "cotp",
-            "send",
-            "--to",
-            &format!("127.0.0.1:{port}"),
-            "--timeout",
-            "2",
-        ])
-        .arg(dir.join("m"))
-        .output()
-        .unwrap();
-    assert_eq!(s.status.code(), Some(1));
+    let r = send(
+        &format!("127.0.0.1:{port}"),
+        &["--timeout", "2", s(&dir.join("m"))],
+    );
+    assert_eq!(r.code(), Some(1));
+    // The OS cause, once.
+    assert_eq!(
+        r.stderr.matches("Connection refused").count(),
+        1,
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -206,8 +171,8 @@ fn usage_errors_exit_2() {
             "d",
         ],
     ] {
-        let s = proto().args(&args).output().unwrap();
-        assert_eq!(s.status.code(), Some(2), "{args:?}");
+        let r = ChildGuard::run(bin(), &args, SEND);
+        assert_eq!(r.code(), Some(2), "{args:?}");
     }
 }
 
@@ -217,22 +182,17 @@ fn a_message_arriving_when_sigterm_comes_is_still_stored() {
     use proto_net::cotp::{ConnectOptions, Connection};
     let dir = tmpdir("graceful");
     let out = dir.join("out");
-    let (child, addr) = listen(&["--out-dir", out.to_str().unwrap()]);
+    let (child, addr) = listen(&["--out-dir", s(&out)]);
     let mut conn = Connection::connect(addr.as_str(), ConnectOptions::default()).unwrap();
     // The first half of a message (a DT without EOT), then the stop signal.
     conn.send_tpdu(&Tpdu::Data(Data::class0(false, &[1; 700])))
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    child.signal("TERM");
     std::thread::sleep(Duration::from_millis(600));
     conn.send_tpdu(&Tpdu::Data(Data::class0(true, &[2; 300])))
         .unwrap();
-    let output = wait_with_timeout(child, Duration::from_secs(10));
+    let output = child.finish(Duration::from_secs(10));
     assert!(output.status.success());
     let files: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
     assert_eq!(files.len(), 1, "{files:?}");
@@ -241,66 +201,61 @@ fn a_message_arriving_when_sigterm_comes_is_still_stored() {
     assert!(stored[..700].iter().all(|&b| b == 1) && stored[700..].iter().all(|&b| b == 2));
 }
 
+/// How many times the rejection is tried: the race it guards against (issue 9,
+/// item 2) lost the DR in 5 to 66 % of runs; 200 clean runs in a row rule it out.
+/// `PROTO_REJECT_ITERATIONS` changes the count.
+fn reject_iterations() -> usize {
+    std::env::var("PROTO_REJECT_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
+}
+
 #[test]
 fn a_message_the_listener_rejects_makes_send_fail() {
     let dir = tmpdir("rejected");
     std::fs::write(dir.join("big"), [7u8; 100]).unwrap();
-    let (mut child, addr) = listen(&["--max-message-size", "10"]);
-    let s = proto()
-        .args(["cotp", "send", "--to", &addr])
-        .arg(dir.join("big"))
-        .output()
-        .unwrap();
-    assert_eq!(s.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&s.stderr);
-    assert!(
-        err.contains("disconnected") && err.contains("congestion"),
-        "{err}"
-    );
-    child.kill().unwrap();
-    let _ = child.wait();
+    let (_listener, addr) = listen(&["--max-message-size", "10"]);
+    let file = dir.join("big");
+    for round in 0..reject_iterations() {
+        let r = send(&addr, &[s(&file)]);
+        assert_eq!(
+            r.code(),
+            Some(1),
+            "round {round}: a rejected message must fail the send; stderr: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("disconnected") && r.stderr.contains("congestion"),
+            "round {round}: {}",
+            r.stderr
+        );
+    }
 }
 
 #[test]
 fn inputs_are_checked_before_connecting() {
     let dir = tmpdir("inputs");
     std::fs::write(dir.join("ok"), b"fine").unwrap();
-    let (mut child, addr) = listen(&[]);
-    let s = proto()
-        .args(["cotp", "send", "--to", &addr])
-        .arg(dir.join("ok"))
-        .arg(dir.join("missing"))
-        .output()
-        .unwrap();
-    assert_eq!(s.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&s.stderr).contains("missing"));
-    let s = proto()
-        .args(["cotp", "send", "--to", &addr])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(s.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&s.stderr).contains("is a directory"));
-    let s = proto()
-        .args(["cotp", "send", "--to", &addr, "--timeout", "0"])
-        .arg(dir.join("ok"))
-        .output()
-        .unwrap();
-    assert_eq!(s.status.code(), Some(2));
-    child.kill().unwrap();
-    let out = child.wait_with_output().unwrap();
+    let (listener, addr) = listen(&[]);
+    let r = send(&addr, &[s(&dir.join("ok")), s(&dir.join("missing"))]);
+    assert_eq!(r.code(), Some(1));
+    assert!(r.stderr.contains("missing"), "{}", r.stderr);
+    let r = send(&addr, &[s(&dir)]);
+    assert_eq!(r.code(), Some(1));
+    assert!(r.stderr.contains("is a directory"), "{}", r.stderr);
+    let r = send(&addr, &["--timeout", "0", s(&dir.join("ok"))]);
+    assert_eq!(r.code(), Some(2));
+    listener.signal("TERM");
+    let out = listener.finish(Duration::from_secs(10));
     // Nothing was delivered by the failed invocations.
-    assert!(
-        out.stdout.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
 }
 
 #[test]
 fn a_slow_reader_gets_the_whole_echo() {
     use proto_net::cotp::{ConnectOptions, Connection};
-    let (mut child, addr) = listen(&["--echo"]);
+    let (_listener, addr) = listen(&["--echo"]);
     let opts = ConnectOptions::default()
         .max_message_size(16 << 20)
         .timeout(Some(Duration::from_secs(20)));
@@ -311,6 +266,4 @@ fn a_slow_reader_gets_the_whole_echo() {
     // up after its short shutdown-polling interval.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(conn.recv_data().unwrap(), msg);
-    child.kill().unwrap();
-    let _ = child.wait();
 }

@@ -10,7 +10,10 @@
 
 use proto_core::cotp::TpduSize;
 use proto_net::cotp::{ConnectOptions, Connection, ListenOptions, Listener};
-use std::io::{ErrorKind, Read, Write};
+use proto_tests::cotp_wire::{
+    self as wire, dc, dr, dt, er, read_frame, read_to_close, tpkt, End, CR_PARAMS,
+};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -125,28 +128,11 @@ fn raw(addr: SocketAddr) -> TcpStream {
     s
 }
 
-/// A TPKT frame around `tpdu`.
-fn tpkt(tpdu: &[u8]) -> Vec<u8> {
-    let len = u16::try_from(tpdu.len() + 4).unwrap();
-    let mut f = vec![3, 0];
-    f.extend_from_slice(&len.to_be_bytes());
-    f.extend_from_slice(tpdu);
-    f
-}
-
 /// A CR (in its TPKT) with source reference [`OUR_REF`], the class/option octet
 /// `class_opt` and the encoded parameter block `params`.
 fn cr_with(class_opt: u8, params: &[u8]) -> Vec<u8> {
-    let li = u8::try_from(6 + params.len()).unwrap();
-    let mut t = vec![li, 0xe0, 0, 0];
-    t.extend_from_slice(&OUR_REF.to_be_bytes());
-    t.push(class_opt);
-    t.extend_from_slice(params);
-    tpkt(&t)
+    wire::cr_with(OUR_REF, class_opt, params)
 }
-
-/// The parameters of a well-formed CR: TPDU size 1024, TSAPs 0100 -> 0102.
-const CR_PARAMS: [u8; 11] = [0xc0, 1, 0x0a, 0xc1, 2, 1, 0, 0xc2, 2, 1, 2];
 
 fn cr() -> Vec<u8> {
     cr_with(0, &CR_PARAMS)
@@ -154,89 +140,7 @@ fn cr() -> Vec<u8> {
 
 /// The CC the listener answers [`cr`] with.
 fn cc() -> Vec<u8> {
-    let mut t = vec![0x11, 0xd0];
-    t.extend_from_slice(&OUR_REF.to_be_bytes());
-    t.extend_from_slice(&SERVER_REF.to_be_bytes());
-    t.push(0);
-    t.extend_from_slice(&CR_PARAMS);
-    tpkt(&t)
-}
-
-fn dt(eot: bool, data: &[u8]) -> Vec<u8> {
-    let mut t = vec![2, 0xf0, if eot { 0x80 } else { 0 }];
-    t.extend_from_slice(data);
-    tpkt(&t)
-}
-
-fn dr(dst: u16, src: u16, reason: u8) -> Vec<u8> {
-    let mut t = vec![6, 0x80];
-    t.extend_from_slice(&dst.to_be_bytes());
-    t.extend_from_slice(&src.to_be_bytes());
-    t.push(reason);
-    tpkt(&t)
-}
-
-fn dc(dst: u16, src: u16) -> Vec<u8> {
-    let mut t = vec![5, 0xc0];
-    t.extend_from_slice(&dst.to_be_bytes());
-    t.extend_from_slice(&src.to_be_bytes());
-    tpkt(&t)
-}
-
-/// An ER with `cause` and the rejected header in parameter C1.
-fn er(dst: u16, cause: u8, echo: &[u8]) -> Vec<u8> {
-    let li = u8::try_from(4 + 2 + echo.len()).unwrap();
-    let mut t = vec![li, 0x70];
-    t.extend_from_slice(&dst.to_be_bytes());
-    t.push(cause);
-    t.push(0xc1);
-    t.push(u8::try_from(echo.len()).unwrap());
-    t.extend_from_slice(echo);
-    tpkt(&t)
-}
-
-/// How a read of the rest of the stream ended.
-#[derive(Debug, PartialEq, Eq)]
-enum End {
-    /// Orderly close (FIN).
-    Eof,
-    /// The listener reset the connection.
-    Reset,
-}
-
-/// Reads everything until the listener closes; fails if it stays open past `within`.
-fn read_to_close(s: &mut TcpStream, within: Duration) -> (Vec<u8>, End) {
-    let deadline = Instant::now() + within;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(
-            !left.is_zero(),
-            "listener kept the connection open (read so far: {got:02x?})"
-        );
-        s.set_read_timeout(Some(left)).unwrap();
-        match s.read(&mut buf) {
-            Ok(0) => return (got, End::Eof),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return (got, End::Reset),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => panic!("read failed: {e}"),
-        }
-    }
-}
-
-/// Reads one whole TPKT frame.
-fn read_frame(s: &mut TcpStream) -> Vec<u8> {
-    let mut h = [0u8; 4];
-    s.read_exact(&mut h).expect("TPKT header");
-    let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
-    assert!(len >= 7, "bad TPKT from the listener: {h:02x?}");
-    let mut f = h.to_vec();
-    f.resize(len, 0);
-    s.read_exact(&mut f[4..]).expect("TPKT payload");
-    f
+    wire::cc(OUR_REF, SERVER_REF, &CR_PARAMS)
 }
 
 /// Sends `bytes` and expects exactly `reply` followed by the listener's close.

@@ -33,7 +33,7 @@ impl Arrivals {
     ) -> Result<Self> {
         let mut start = 0;
         if let Some(d) = &out_dir {
-            fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            prepare_out_dir(d)?;
             // Continue after the highest number already there: a restarted listener
             // never reuses (or overwrites) an earlier file's name.
             start = highest_number(d, prefix)?;
@@ -107,6 +107,23 @@ impl Arrivals {
             rfc3339(SystemTime::now())
         );
         let _ = out.flush();
+    }
+}
+
+/// Makes sure `--out-dir` is a directory, creating it if it does not exist; an error
+/// names the path and what is wrong with it.
+fn prepare_out_dir(d: &Path) -> Result<()> {
+    match fs::metadata(d) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => anyhow::bail!(
+            "--out-dir {}: a file of that name exists; give a directory (or a path to create one at)",
+            d.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::create_dir_all(d)
+            .with_context(|| format!("--out-dir {}: cannot create the directory", d.display())),
+        Err(e) => {
+            Err(e).with_context(|| format!("--out-dir {}: cannot use the path", d.display()))
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `proto` command: send, listen, decode, bench and demo for COTP over TPKT
 //! (RFC 1006 / X.224 class 0) and TCPCLv4 (RFC 9174).
 
+mod addr;
 mod arrivals;
 mod bench;
 mod config_file;
@@ -11,6 +12,7 @@ mod logging;
 mod progress;
 mod shutdown;
 mod tcpcl;
+mod units;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -53,8 +55,69 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_line(&e));
             ExitCode::from(1)
         }
+    }
+}
+
+/// The error and its causes on one line, each said once. Many errors print their
+/// source in their own message (`"I/O error: {0}"` with `#[from]`); anyhow's `{:#}`
+/// would then repeat it ("Address already in use (os error 98): Address already in
+/// use (os error 98)"), so a cause that the text before it already contains is
+/// left out.
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    let mut last = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || last.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+        last = text;
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_line;
+    use anyhow::Context;
+
+    /// An error that prints its source in its own message, as `thiserror`'s
+    /// `#[error("...: {0}")]` with `#[from]` does.
+    #[derive(Debug)]
+    struct Wraps(std::io::Error);
+
+    impl std::fmt::Display for Wraps {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "I/O error: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Wraps {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        let text = io.to_string();
+        let e = Err::<(), _>(Wraps(io)).context("binding 127.0.0.1:102");
+        let line = error_line(&e.unwrap_err());
+        assert_eq!(line, format!("binding 127.0.0.1:102: I/O error: {text}"));
+        assert_eq!(line.matches(&text).count(), 1);
+    }
+
+    #[test]
+    fn distinct_causes_are_all_kept_in_order() {
+        let e = anyhow::anyhow!("inner").context("middle").context("outer");
+        assert_eq!(error_line(&e), "outer: middle: inner");
     }
 }

@@ -13,6 +13,7 @@ use crate::arrivals::Arrivals;
 use crate::config_file::{self, host_port, Command as ConfigFor};
 use crate::decode::hex;
 use crate::progress;
+use crate::units::parse_size;
 use anyhow::{anyhow, bail, Context, Result};
 use crossbeam_channel::{bounded, select, Receiver};
 use proto_core::tcpcl::{CloseReason as CoreClose, ContactFailure};
@@ -210,29 +211,6 @@ pub(crate) fn run(cmd: &TcpclCommand) -> Result<()> {
 }
 
 // ----- arguments ---------------------------------------------------------------------
-
-/// `123`, `64K`, `10M`, `1G`, `4KiB` (binary multiples).
-fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, suffix) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size (e.g. 65536, 64K, 10M)"))?;
-    let mult: u64 = match suffix.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "{text:?}: unknown size suffix {suffix:?} (K, M, G)"
-            ))
-        }
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{text:?} is too large"))
-}
 
 /// Longest certificate validity `gen-certs` issues, days (100 years).
 const MAX_DAYS: u64 = 36_500;

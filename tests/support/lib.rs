@@ -9,10 +9,16 @@
 //! - [`skip`]: the policy for tests that need an outside peer: marked
 //!   `#[ignore = "needs <peer>"]`, skipped with a printed reason when the peer is
 //!   missing, fatal when `PROTO_REQUIRE_PEERS=1`.
+//! - [`child`]: child processes killed on every exit path, output captured.
+//! - [`cli`]: the `proto` binary's listeners started under a [`child::ChildGuard`].
+//! - [`cotp_wire`]: COTP/TPKT TPDUs as raw bytes for hand-played peers.
 //! - [`bpv7`]: a minimal BPv7 bundle encoder/decoder (CBOR, CRC-16/CRC-32C) for the
 //!   TCPCL interop tests.
 
 pub mod bpv7;
+pub mod child;
+pub mod cli;
+pub mod cotp_wire;
 pub mod pcap;
 pub mod peers;
 pub mod skip;

@@ -5,10 +5,15 @@ use super::error::{Error, Result};
 use super::listener::ListenOptions;
 use super::stream::Stream;
 use proto_core::cotp::connection::{self as sansio, Config, Event, Side, State};
-use proto_core::cotp::{DisconnectReason, DisconnectRequest, Param, Tpdu, TpduSize, Tsap};
+use proto_core::cotp::{DisconnectReason, DisconnectRequest, Tpdu, TpduSize};
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
+
+mod options;
+mod release;
+
+pub use options::ConnectOptions;
 
 /// Largest read buffer, and the size of coalesced writes of DT frames.
 const IO_BUF: usize = 64 * 1024;
@@ -16,135 +21,6 @@ const IO_BUF: usize = 64 * 1024;
 /// small messages never pay for (and zero) 64 KiB buffers; bulk readers grow to
 /// [`IO_BUF`] after a few full reads.
 const SMALL_BUF: usize = 2048;
-/// How long `close` waits for the peer's answer to the DR (and its FIN).
-const CLOSE_LINGER: Duration = Duration::from_millis(500);
-
-/// How to open a connection: the seed API's constructor arguments.
-///
-/// ```
-/// use proto_net::cotp::ConnectOptions;
-/// use proto_core::cotp::TpduSize;
-/// let opts = ConnectOptions::default()
-///     .src_tsap("0100")?
-///     .dst_tsap("0102")?
-///     .max_tpdu_size(TpduSize::S1024);
-/// # Ok::<(), proto_net::cotp::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct ConnectOptions {
-    config: Config,
-    /// Bound on TCP connect plus the CR/CC exchange.
-    pub connect_timeout: Duration,
-    /// Bound on each later receive and send; `None` blocks.
-    pub timeout: Option<Duration>,
-}
-
-impl Default for ConnectOptions {
-    fn default() -> Self {
-        ConnectOptions {
-            config: Config {
-                // The seed's defaults: source reference 0, TSAPs 0000 -> 0001, 1024 octets.
-                src_ref: 0,
-                calling_tsap: Tsap::new(&[0, 0]).ok(),
-                called_tsap: Tsap::new(&[0, 1]).ok(),
-                tpdu_size: TpduSize::S1024,
-                ..Config::default()
-            },
-            connect_timeout: Duration::from_secs(10),
-            timeout: None,
-        }
-    }
-}
-
-impl ConnectOptions {
-    /// Source reference of the CR.
-    pub fn src_ref(mut self, r: u16) -> Self {
-        self.config.src_ref = r;
-        self
-    }
-
-    /// Calling TSAP as hex (`"0100"`).
-    pub fn src_tsap(mut self, hex: &str) -> Result<Self> {
-        self.config.calling_tsap = Some(hex.parse()?);
-        Ok(self)
-    }
-
-    /// Called TSAP as hex (`"0102"`).
-    pub fn dst_tsap(mut self, hex: &str) -> Result<Self> {
-        self.config.called_tsap = Some(hex.parse()?);
-        Ok(self)
-    }
-
-    /// Calling TSAP as bytes.
-    pub fn src_tsap_bytes(mut self, tsap: &[u8]) -> Result<Self> {
-        self.config.calling_tsap = Some(Tsap::new(tsap)?);
-        Ok(self)
-    }
-
-    /// Called TSAP as bytes.
-    pub fn dst_tsap_bytes(mut self, tsap: &[u8]) -> Result<Self> {
-        self.config.called_tsap = Some(Tsap::new(tsap)?);
-        Ok(self)
-    }
-
-    /// TPDU size proposed in C0.
-    pub fn max_tpdu_size(mut self, size: TpduSize) -> Self {
-        self.config.tpdu_size = size;
-        self
-    }
-
-    /// Preferred maximum TPDU size in bytes, proposed in F0.
-    pub fn preferred_max_tpdu_size(mut self, bytes: u32) -> Self {
-        self.config.preferred_max_tpdu_size = Some(bytes);
-        self
-    }
-
-    /// The protocol class; only class 0 is implemented.
-    pub fn protocol_class(self, class: u8) -> Result<Self> {
-        if class != 0 {
-            return Err(Error::Config(format!(
-                "protocol class {class} is not supported (class 0 only)"
-            )));
-        }
-        Ok(self)
-    }
-
-    /// An additional parameter for the CR.
-    pub fn parameter(mut self, p: Param<'_>) -> Result<Self> {
-        self.config = self.config.with_param(p)?;
-        Ok(self)
-    }
-
-    /// Largest message `recv_data` accepts (default 1 MiB).
-    pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.config.max_message_size = bytes;
-        self
-    }
-
-    /// Bound on each receive and send after the connection is up.
-    pub fn timeout(mut self, t: Option<Duration>) -> Self {
-        self.timeout = t;
-        self
-    }
-
-    /// Bound on connection establishment.
-    pub fn connect_timeout(mut self, t: Duration) -> Self {
-        self.connect_timeout = t;
-        self
-    }
-
-    /// The full core configuration, for settings without a builder method.
-    pub fn config_mut(&mut self) -> &mut Config {
-        &mut self.config
-    }
-
-    pub(crate) fn core_config(&self) -> Config {
-        Config {
-            connect_timeout: Some(self.connect_timeout),
-            ..self.config.clone()
-        }
-    }
-}
 
 /// A received TPDU, owned (the seed API's `receive_tpdu` result).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -347,7 +223,7 @@ impl<S: Stream> Connection<S> {
 
     /// Sends `data` as one message, segmented into DTs (the seed's `send_data`).
     pub fn send_data(&mut self, data: &[u8]) -> Result<()> {
-        self.flush_control()?;
+        self.flush_control_or_verdict()?;
         self.check_open()?;
         if data.is_empty() {
             // Surfaces the core's refusal: class 0 has no empty DT.
@@ -368,8 +244,10 @@ impl<S: Stream> Connection<S> {
                 self.wbuf.resize(IO_BUF, 0);
             }
             let f = self.core.frame_data(data, end_of_message, &mut self.wbuf)?;
-            write_all(&mut self.stream, &self.wbuf[..f.written])?;
-            return Ok(f.consumed);
+            return match write_all(&mut self.stream, &self.wbuf[..f.written]) {
+                Ok(()) => Ok(f.consumed),
+                Err(e) => Err(self.write_failed(e)),
+            };
         }
         // Gather write: headers from a small array, payload straight from `data`, so
         // the payload is never copied. 32 DTs per system call.
@@ -395,14 +273,16 @@ impl<S: Stream> Connection<S> {
             slices.push(io::IoSlice::new(h));
             slices.push(io::IoSlice::new(&data[a..b]));
         }
-        write_all_vectored(&mut self.stream, &mut slices)?;
-        Ok(off)
+        match write_all_vectored(&mut self.stream, &mut slices) {
+            Ok(()) => Ok(off),
+            Err(e) => Err(self.write_failed(e)),
+        }
     }
 
     /// Sends everything `reader` yields as one message, streaming it: the message is
     /// never held in memory whole. Returns the number of bytes sent.
     pub fn send_from(&mut self, mut reader: impl io::Read) -> Result<u64> {
-        self.flush_control()?;
+        self.flush_control_or_verdict()?;
         self.check_open()?;
         let mut buf = vec![0u8; IO_BUF];
         let (mut filled, mut total, mut eof) = (0usize, 0u64, false);
@@ -482,41 +362,6 @@ impl<S: Stream> Connection<S> {
         self.finish_close()
     }
 
-    fn finish_close(&mut self) -> Result<()> {
-        let flushed = self.flush_control();
-        let _ = self.stream.flush();
-        // Half-close and read what the peer still sends (its DC, its FIN) for a short
-        // while: closing a socket with unread input makes the kernel send a RST, which
-        // peers and captures report as an abortive release. What arrives is checked: a
-        // DR with another reason than "normal", or an ER, means the peer rejected
-        // something we sent, and the caller must hear about it.
-        let mut heard = None;
-        if self.stream.shutdown_write().is_ok() && !self.eof {
-            let _ = self.stream.set_read_timeout(Some(CLOSE_LINGER));
-            let deadline = Instant::now() + CLOSE_LINGER;
-            let mut tail: Vec<u8> = self.rbuf[self.rstart..self.rend].to_vec();
-            while Instant::now() < deadline {
-                match self.stream.read(&mut self.rbuf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        // Only the first few frames matter; never buffer a flood.
-                        if tail.len() < 4096 {
-                            tail.extend_from_slice(&self.rbuf[..n]);
-                        }
-                    }
-                }
-            }
-            self.eof = true;
-            heard = rejection_in(&tail);
-        }
-        let _ = self.stream.shutdown();
-        // The peer's own word on why it failed beats our write error.
-        match heard {
-            Some(e) => Err(e),
-            None => flushed,
-        }
-    }
-
     fn check_open(&self) -> Result<()> {
         match self.core.state() {
             State::Open => Ok(()),
@@ -524,6 +369,15 @@ impl<S: Stream> Connection<S> {
                 .core
                 .close_reason()
                 .map_or(Error::Closed, Error::from_close)),
+        }
+    }
+
+    /// [`flush_control`](Self::flush_control), reporting the peer's DR or ER when the
+    /// write fails because the peer already ended the connection.
+    fn flush_control_or_verdict(&mut self) -> Result<()> {
+        match self.flush_control() {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.write_failed(e)),
         }
     }
 
@@ -602,23 +456,28 @@ impl<S: Stream> Connection<S> {
                         Event::ConnectRequested | Event::ProtocolError(_) => {}
                     }
                 }
-                self.flush_control()?;
                 if let Some(g) = done {
+                    // A message completed before a DR/ER in the same input is still
+                    // delivered; the next call reports the close.
+                    let flushed = self.flush_control();
+                    if closed.is_none() {
+                        flushed?;
+                    }
                     return Ok(g);
                 }
                 if let Some(reason) = closed {
-                    let _ = self.stream.shutdown();
-                    return Err(Error::from_close(reason));
+                    return Err(self.end_closed(reason));
                 }
+                self.flush_control()?;
                 if matches!(want, Want::Open) && self.core.state() == State::AwaitingAccept {
                     return Ok(Got::Open);
                 }
             }
             if self.core.is_closed() {
-                return Err(self
-                    .core
-                    .close_reason()
-                    .map_or(Error::Closed, Error::from_close));
+                return Err(match self.core.close_reason() {
+                    Some(reason) => self.end_closed(reason),
+                    None => Error::Closed,
+                });
             }
             if self.eof {
                 return Err(Error::Closed);
@@ -634,14 +493,17 @@ impl<S: Stream> Connection<S> {
             let timer = self.core.poll_timeout();
             if timer.is_some_and(|t| t <= now) {
                 self.core.handle_timeout(now);
-                self.flush_control()?;
+                // The core ends with a DR it has yet to send; it counts as closed once
+                // the DR is out.
+                let flushed = self.flush_control();
                 if self.core.is_closed() {
                     while self.core.poll_event().is_some() {}
-                    return Err(self
-                        .core
-                        .close_reason()
-                        .map_or(Error::Closed, Error::from_close));
+                    return Err(match self.core.close_reason() {
+                        Some(reason) => self.end_closed(reason),
+                        None => Error::Closed,
+                    });
                 }
+                flushed?;
                 continue;
             }
             if deadline.is_some_and(|d| d <= now) {
@@ -699,33 +561,13 @@ impl<S: Stream> Connection<S> {
             None => self.core.accept(Instant::now())?,
             Some(r) => self.core.refuse(r)?,
         }
-        self.flush_control()?;
         while self.core.poll_event().is_some() {}
         if refuse.is_some() {
-            let _ = self.stream.shutdown();
+            self.release_after_refusal();
             return Err(Error::Closed);
         }
-        Ok(())
+        self.flush_control()
     }
-}
-
-/// The first DR (other than a normal release) or ER among the TPKT frames in `bytes`.
-fn rejection_in(bytes: &[u8]) -> Option<Error> {
-    use proto_core::cotp::decode_frame;
-    use proto_core::tpkt::{Status, DEFAULT_MAX_FRAME_LEN};
-    let mut at = 0;
-    while let Ok(Status::Complete((tpdu, len))) = decode_frame(&bytes[at..], DEFAULT_MAX_FRAME_LEN)
-    {
-        match tpdu {
-            Tpdu::DisconnectRequest(dr) if dr.reason != DisconnectReason::NORMAL => {
-                return Some(Error::Disconnected { reason: dr.reason });
-            }
-            Tpdu::Error(er) => return Some(Error::PeerError { cause: er.cause }),
-            _ => {}
-        }
-        at += len;
-    }
-    None
 }
 
 fn write_all_vectored<S: Write>(s: &mut S, mut bufs: &mut [io::IoSlice<'_>]) -> Result<()> {

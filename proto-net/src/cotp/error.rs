@@ -7,8 +7,9 @@ use std::io;
 /// Why a COTP operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The socket failed.
-    #[error("I/O error: {0}")]
+    /// The socket failed. Displays as the I/O error itself (and is not its own
+    /// source), so an error chain names the OS cause once.
+    #[error(transparent)]
     Io(#[from] io::Error),
     /// The peer answered the CR with a DR.
     #[error("connection refused by peer: {reason}")]

@@ -15,3 +15,6 @@ pub use connection::{ConnectOptions, Connection, ReceivedTpdu};
 pub use error::{Error, Result};
 pub use listener::{ListenOptions, Listener, TsapPolicy};
 pub use stream::{Stream, Unbounded};
+
+/// The TCP port of ISO transport over TCP (RFC 1006 "ISO-on-TCP").
+pub const DEFAULT_PORT: u16 = 102;
