@@ -43,13 +43,13 @@ fn control_messages_first_then_whole_transfers_in_id_order() {
     assert_eq!(
         a.send_msgs(&sources),
         [
-            "XFER_ACK flags=END|START transfer_id=0 acked_len=1",
-            "XFER_ACK flags=END|START transfer_id=1 acked_len=1",
+            "XFER_ACK flags=START|END transfer_id=0 acked_len=1",
+            "XFER_ACK flags=START|END transfer_id=1 acked_len=1",
             "XFER_SEGMENT flags=START transfer_id=1 data_len=10",
             "XFER_SEGMENT flags=0 transfer_id=1 data_len=10",
             "XFER_SEGMENT flags=END transfer_id=1 data_len=5",
-            "XFER_SEGMENT flags=END|START transfer_id=2 data_len=3",
-            "XFER_SEGMENT flags=END|START transfer_id=3 data_len=0",
+            "XFER_SEGMENT flags=START|END transfer_id=2 data_len=3",
+            "XFER_SEGMENT flags=START|END transfer_id=3 data_len=0",
         ]
     );
     // One question per segment, only about the transfer being sent; none for the
@@ -77,7 +77,7 @@ fn a_control_message_goes_out_between_two_segments() {
     assert_eq!(
         a.send_msgs(&src),
         [
-            "XFER_ACK flags=END|START transfer_id=0 acked_len=1",
+            "XFER_ACK flags=START|END transfer_id=0 acked_len=1",
             "XFER_SEGMENT flags=0 transfer_id=0 data_len=10",
             "XFER_SEGMENT flags=END transfer_id=0 data_len=10",
         ]
@@ -99,7 +99,7 @@ fn nothing_is_sent_while_the_ack_backlog_is_full() {
     a.feed(&segment(START | END, 0, &[], b"x"));
     assert_eq!(
         a.send_msgs(&src),
-        ["XFER_ACK flags=END|START transfer_id=0 acked_len=1"]
+        ["XFER_ACK flags=START|END transfer_id=0 acked_len=1"]
     );
     // Each ack makes room for one more segment.
     a.feed(&ack(id, 10));
