@@ -45,6 +45,9 @@ pub(crate) struct BenchArgs {
     /// Connections (sessions) for the setup-rate scenarios.
     #[arg(long, value_name = "N", default_value_t = 1_000)]
     connections: usize,
+    /// Established sessions held by `tcpcl-idle` (both ends in this process).
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    idle: usize,
     /// Interleaved trials per scenario; the reported ratio is the median.
     #[arg(long, value_name = "N", default_value_t = 3)]
     repeat: usize,
@@ -81,7 +84,14 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
             report(report::repeat(n, || cotp::connects(args.connections))?);
         }
     }
-    let tcpcl_names = ["tcpcl-bulk", "tcpcl-rtt", "tcpcl-sessions", "tcpcl-many"];
+    let tcpcl_names = [
+        "tcpcl-bulk",
+        "tcpcl-rtt",
+        "tcpcl-rtt-handler",
+        "tcpcl-sessions",
+        "tcpcl-many",
+        "tcpcl-idle",
+    ];
     if matches!(args.suite, Suite::Tcpcl | Suite::All) && tcpcl_names.iter().any(|s| want(s)) {
         let setup = tcpcl::Setup::new(args.tls)?;
         if want("tcpcl-bulk") {
@@ -91,6 +101,11 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
         }
         if want("tcpcl-rtt") {
             report(report::repeat(n, || tcpcl::rtt(&setup, args.rounds))?);
+        }
+        if want("tcpcl-rtt-handler") {
+            report(report::repeat(n, || {
+                tcpcl::rtt_handler(&setup, args.rounds)
+            })?);
         }
         if want("tcpcl-sessions") {
             report(report::repeat(n, || {
@@ -108,6 +123,9 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
                 None => per,
             };
             report(report::repeat(n, || tcpcl::many(&setup, conns, per, size))?);
+        }
+        if want("tcpcl-idle") {
+            report(report::repeat(n, || tcpcl::idle(&setup, args.idle))?);
         }
     }
     Ok(true)

@@ -12,6 +12,8 @@ pub(crate) enum Kind {
     Latency,
     /// Operations per second: higher is better; ratio = ours / baseline.
     Rate,
+    /// Bytes held: lower is better; ratio = ours / baseline (a budget).
+    Memory,
 }
 
 /// One measured scenario.
@@ -58,6 +60,7 @@ impl Outcome {
             Kind::Throughput => format!("{:.1} MiB/s", v / (1024.0 * 1024.0)),
             Kind::Latency => format!("{:.1} µs", v * 1e6),
             Kind::Rate => format!("{v:.0}/s"),
+            Kind::Memory => format!("{:.1} KiB", v / 1024.0),
         };
         let target = match (self.target, self.meets_target()) {
             (Some((t, higher)), Some(ok)) => {
@@ -99,7 +102,7 @@ impl Outcome {
     pub(crate) fn json(&self) -> serde_json::Value {
         let mut v = json!({
             "scenario": self.scenario,
-            "unit": match self.kind { Kind::Throughput => "bytes/s", Kind::Latency => "s", Kind::Rate => "ops/s" },
+            "unit": match self.kind { Kind::Throughput => "bytes/s", Kind::Latency => "s", Kind::Rate => "ops/s", Kind::Memory => "bytes" },
             "ours": self.ours,
             "baseline": self.baseline,
             "ratio": self.ratio(),

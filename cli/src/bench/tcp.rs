@@ -68,11 +68,18 @@ fn server_stream(mut s: TcpStream, tls: Option<&TlsPair>) -> io::Result<Stream> 
 
 /// Connects, completing the TLS handshake when `tls` is given.
 fn client_stream(addr: std::net::SocketAddr, tls: Option<&TlsPair>) -> Result<Stream> {
-    let mut s = TcpStream::connect(addr)?;
+    let s = TcpStream::connect(addr)?;
     s.set_nodelay(true)?;
+    client_over(s, tls)
+}
+
+/// The client end over a connected socket, TLS handshake completed when `tls` is
+/// given.
+fn client_over(mut s: TcpStream, tls: Option<&TlsPair>) -> Result<Stream> {
     let Some(t) = tls else {
         return Ok(Stream::Plain(s));
     };
+    let addr = s.peer_addr()?;
     let mut conn = t.client.client(&addr.ip().to_string())?;
     complete_handshake(&mut conn, &mut s).context("TLS handshake")?;
     Ok(Stream::Client(Box::new(StreamOwned::new(conn, s))))
@@ -192,6 +199,57 @@ pub(crate) fn connects_over(count: usize, tls: Option<&TlsPair>) -> Result<f64> 
     }
     let rate = count as f64 / start.elapsed().as_secs_f64();
     let _ = server.join();
+    Ok(rate)
+}
+
+/// Connections per second shaped like a TCPCL session, as a blocking server would run
+/// it: TCP connect, a thread spawned for the accepted connection, three 8-byte round
+/// trips (contact headers, SESS_INIT, SESS_TERM), then close; `count` times, one
+/// after another. With `tls`, a TLS handshake follows the first round trip, as in
+/// TCPCL.
+pub(crate) fn tcpcl_shaped_connects(count: usize, tls: Option<&TlsPair>) -> Result<f64> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let server_tls = tls.cloned();
+    let server = thread::spawn(move || -> io::Result<()> {
+        for _ in 0..count {
+            let (s, _) = listener.accept()?;
+            let tls = server_tls.clone();
+            thread::spawn(move || -> io::Result<()> {
+                let mut raw = s;
+                raw.set_nodelay(true)?;
+                let mut b = [0u8; 8];
+                raw.read_exact(&mut b)?;
+                raw.write_all(&b)?;
+                let mut s = server_stream(raw, tls.as_ref())?;
+                for _ in 0..2 {
+                    s.read_exact(&mut b)?;
+                    s.write_all(&b)?;
+                    s.flush()?;
+                }
+                Ok(())
+            });
+        }
+        Ok(())
+    });
+    let start = Instant::now();
+    for _ in 0..count {
+        let mut raw = TcpStream::connect(addr)?;
+        raw.set_nodelay(true)?;
+        let mut b = [1u8; 8];
+        raw.write_all(&b)?;
+        raw.read_exact(&mut b)?;
+        let mut c = client_over(raw, tls)?;
+        for _ in 0..2 {
+            c.write_all(&b)?;
+            c.flush()?;
+            c.read_exact(&mut b)?;
+        }
+    }
+    let rate = count as f64 / start.elapsed().as_secs_f64();
+    server
+        .join()
+        .map_err(|_| anyhow::anyhow!("accept thread panicked"))??;
     Ok(rate)
 }
 

@@ -60,6 +60,8 @@ type OnStop = Box<dyn FnOnce() + Send>;
 /// State shared by the agent's handles, listeners and session threads.
 pub(crate) struct Inner {
     pub(crate) config: Config,
+    /// The core's configuration without and with TLS, validated up front.
+    session_configs: [Option<proto_core::tcpcl::SessionConfig>; 2],
     pub(crate) tls: Option<TlsContext>,
     hub: Arc<EventHub>,
     sinks: Arc<SinkPolicy>,
@@ -153,7 +155,11 @@ impl Inner {
                 .tls
                 .as_ref()
                 .is_some_and(|c| side == Side::Active || c.has_certificate());
-        let cfg = self.config.session_config(can_tls)?;
+        // Validated once when the agent was built (validating builds a session).
+        let cfg = match &self.session_configs[usize::from(can_tls)] {
+            Some(c) => c.clone(),
+            None => self.config.session_config(can_tls)?,
+        };
         let core = Session::new(cfg, side, Instant::now())?;
         let id = SessionId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let (commands_tx, commands) = unbounded();
@@ -207,6 +213,7 @@ impl Inner {
             owner,
         };
         let spawned = Driver::new(parts).and_then(|driver| {
+            // `driver` is boxed: the thread's stack holds only the pointer.
             std::thread::Builder::new()
                 .name(format!("tcpcl-{}", id.0))
                 .stack_size(SESSION_STACK)
@@ -310,12 +317,17 @@ impl Agent {
         config.validate()?;
         let can_tls = config.tls_enable && tls.is_some();
         config.session_config(can_tls)?;
+        let session_configs = [
+            config.session_config(false).ok(),
+            config.session_config(true).ok(),
+        ];
         let hub = EventHub::new(config.event_capacity);
         let sinks = Arc::new(SinkPolicy::new(
             config.recv_dir.clone(),
             config.max_memory_bundle,
         ));
         let inner = Arc::new(Inner {
+            session_configs,
             config,
             tls,
             hub,

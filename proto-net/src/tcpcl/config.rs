@@ -170,7 +170,7 @@ impl Default for Config {
             connect_local_address: None,
             recv_dir: None,
             max_memory_bundle: 64 << 20,
-            max_pending_acks: 4096,
+            max_pending_acks: 64,
             max_queued_transfers: 16,
             event_capacity: 4096,
         }

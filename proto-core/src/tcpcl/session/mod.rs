@@ -10,11 +10,14 @@
 //!
 //! # Shape
 //!
-//! - **Construct** with [`Session::new`]: every buffer and table is allocated there
-//!   (control-message buffer of `max_sess_init_len`, transfer tables, the ring of
-//!   segments awaiting acknowledgment, control and event queues). After construction
-//!   and the handshake (which may copy the peer's node ID and TLS identities), nothing
-//!   allocates: moving segments, acks, keepalives and events reuses those buffers.
+//! - **Construct** with [`Session::new`]: every table is allocated there (transfer
+//!   tables, the ring of segments awaiting acknowledgment, control and event queues,
+//!   a small buffer for units split across reads). After construction and the
+//!   handshake (which may copy the peer's node ID and TLS identities, and grow the
+//!   unit buffer for the peer's SESS_INIT), nothing allocates: moving segments, acks,
+//!   keepalives and events reuses those buffers. The one exception is a transfer
+//!   extension block larger than any unit seen before arriving split across reads,
+//!   which grows the unit buffer once (up to `max_sess_init_len`).
 //! - **Input**: [`Session::handle_input`] consumes bytes and hands back at most one
 //!   piece of transfer data per call, borrowed from the input ([`RxData`]); loop until
 //!   the input is consumed. A consumed count of 0 means "not now": drain the outputs,
@@ -264,6 +267,9 @@ enum Step {
 /// Slack kept in the control and event queues for timers and commands, beyond what
 /// input processing may fill.
 const RESERVE: usize = 16;
+/// Control messages (mostly XFER_ACKs) or events queued by input processing before
+/// input pauses for the caller to drain them.
+const QUEUE_INPUT_LIMIT: usize = 64;
 /// The smallest control-message buffer, so every fixed-size message head fits.
 const MIN_BUF: usize = 64;
 
@@ -277,6 +283,8 @@ pub struct Session {
     contact_deadline: Instant,
     limits: DecodeLimits,
     buf: Vec<u8>,
+    /// Largest unit `buf` may hold (`max_sess_init_len`).
+    buf_limit: usize,
     rx: Rx,
     ctrl: VecDeque<Control>,
     ctrl_input_limit: usize,
@@ -315,11 +323,15 @@ impl Session {
     pub fn new(config: SessionConfig, side: Side, now: Instant) -> Result<Session, ConfigError> {
         config.validate()?;
         let buf_cap = config.max_sess_init_len.max(MIN_BUF);
-        let ctrl_input_limit = config.max_pending_acks.saturating_add(4);
+        // Input pauses (consumed 0) while the caller has not drained this many control
+        // messages or events, so the queues stay small whatever the ack window: an idle
+        // session holds little memory, and a runtime drains both after every input.
+        let queue_limit = config.max_pending_acks.min(QUEUE_INPUT_LIMIT);
+        let ctrl_input_limit = queue_limit.saturating_add(4);
         let ctrl_cap = ctrl_input_limit
             .saturating_add(config.max_incoming_transfers)
             .saturating_add(RESERVE);
-        let event_input_limit = config.max_pending_acks.saturating_add(64);
+        let event_input_limit = queue_limit.saturating_add(16);
         let event_cap = event_input_limit
             .saturating_add(config.max_incoming_transfers)
             .saturating_add(config.max_outgoing_transfers)
@@ -330,7 +342,12 @@ impl Session {
             now,
             contact_deadline: now + config.contact_timeout,
             limits: DecodeLimits::new(buf_cap),
-            buf: Vec::with_capacity(buf_cap),
+            // Small at first: only a unit split across reads is buffered, and after
+            // the handshake those are segment heads and small control messages. A
+            // larger unit (the peer's SESS_INIT, a big transfer extension block) grows
+            // it up to `buf_limit` once; an idle session stays small.
+            buf: Vec::with_capacity(MIN_BUF),
+            buf_limit: buf_cap,
             rx: Rx::Head,
             ctrl: VecDeque::with_capacity(ctrl_cap),
             ctrl_input_limit,
@@ -338,7 +355,7 @@ impl Session {
             event_input_limit,
             tls: false,
             cert_ids: Vec::new(),
-            peer_node_id: String::with_capacity(buf_cap),
+            peer_node_id: String::new(),
             negotiated: None,
             outgoing: Vec::with_capacity(config.max_outgoing_transfers),
             incoming: Vec::with_capacity(config.max_incoming_transfers),

@@ -132,7 +132,7 @@ impl Session {
         // belongs to it (a segment head may complete early, in which case the bytes
         // after it are handed back by consuming less).
         let old = self.buf.len();
-        let room = self.buf.capacity().saturating_sub(old);
+        let room = self.buf_limit.saturating_sub(old);
         let take = input.len().min(room);
         if take == 0 {
             // Cannot happen: the decode limit equals the buffer capacity, so a unit

@@ -41,7 +41,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use proto_core::tcpcl::{
     Event as CoreEvent, RxData, SessTermReason, Session, State, TlsRole, Transmit, TransmitError,
     UsageError,
@@ -81,6 +81,9 @@ pub(crate) trait Owner: Send + Sync {
     fn last_closed(&self);
 }
 
+/// A send request's reply channel and its answer.
+type Answer = (Sender<Result<u64, Error>>, Result<u64, Error>);
+
 /// Everything a session thread is built from.
 pub(crate) struct Parts {
     pub(crate) core: Session,
@@ -114,6 +117,8 @@ pub(crate) struct Driver {
     incoming: Incoming,
     /// Send requests waiting for room in the core's transfer table.
     parked: VecDeque<SendRequest>,
+    /// Answers to send requests, given once this turn's output was written.
+    answers: Vec<Answer>,
     /// Bundles submitted and not yet finished, refused or cancelled.
     pending_out: usize,
     /// Graceful shutdown: SESS_TERM with this reason once every bundle is done.
@@ -132,10 +137,10 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub(crate) fn new(p: Parts) -> std::io::Result<Driver> {
+    pub(crate) fn new(p: Parts) -> std::io::Result<Box<Driver>> {
         let state = p.core.state();
         let seg = p.core.tx_segment_size();
-        Ok(Driver {
+        Ok(Box::new(Driver {
             id: p.shared.id,
             io: Transport::new(p.sock)?,
             out: Output::default(),
@@ -150,6 +155,7 @@ impl Driver {
             report: p.report,
             sinks: p.sinks,
             parked: VecDeque::new(),
+            answers: Vec::new(),
             pending_out: 0,
             drain: None,
             tls: p.tls,
@@ -163,11 +169,13 @@ impl Driver {
             closed: None,
             immediate: false,
             last_state: state,
-        })
+        }))
     }
 
-    /// Runs the session to its end (on the session's own thread).
-    pub(crate) fn run(mut self) {
+    /// Runs the session to its end (on the session's own thread). Boxed: the loop
+    /// state stays on the heap instead of being copied onto the thread's stack, which
+    /// an idle session would otherwise keep resident.
+    pub(crate) fn run(mut self: Box<Self>) {
         let sleeper = match Sleeper::bind(self.shared.waker.clone()) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -188,6 +196,7 @@ impl Driver {
             self.transmit(now);
             self.advance_tls(now);
             self.publish();
+            self.answer_sends();
             if self.closed.is_some() {
                 break;
             }
@@ -287,7 +296,15 @@ impl Driver {
                 return;
             };
             let r = self.start_send(req.source);
-            let _ = req.reply.send(r);
+            self.answers.push((req.reply, r));
+        }
+    }
+
+    /// Answers the send requests registered this turn. Done after `transmit`, so the
+    /// woken caller does not compete for a CPU with the write of its own bundle.
+    fn answer_sends(&mut self) {
+        for (reply, r) in self.answers.drain(..) {
+            let _ = reply.send(r);
         }
     }
 
@@ -832,7 +849,8 @@ impl Driver {
         !self.immediate
     }
 
-    fn finish(mut self) {
+    fn finish(mut self: Box<Self>) {
+        self.answer_sends();
         let reason = self.closed.take().unwrap_or(CloseReason::LocalClose);
         let id = self.id;
         self.incoming.abandon_all(&mut self.report, id);

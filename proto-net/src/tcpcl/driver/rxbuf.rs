@@ -1,7 +1,7 @@
 //! The session's input buffer: bytes read from the transport and not yet consumed by
 //! the core.
 //!
-//! It is allocated on the first read (an idle session holds a small one), doubles
+//! It is allocated on the first read (1 KiB: an idle session holds little), doubles
 //! while reads fill it, and halves again after a run of small reads. Up to
 //! [`FREE`] bytes are free; growth beyond, up to [`MAX`], is charged to a budget shared
 //! by all sessions of an agent, so a few bulk sessions read in big chunks while hundreds
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// First size.
-const FIRST: usize = 16 << 10;
+const FIRST: usize = 1 << 10;
 /// Sizes up to this are not charged to the budget.
 pub(crate) const FREE: usize = 64 << 10;
 /// Largest size.
@@ -167,7 +167,7 @@ mod tests {
     fn grows_within_the_budget_and_gives_it_back() {
         let budget = ReadBudget::new(100 << 10);
         let mut a = RxBuf::new(budget.clone());
-        for _ in 0..6 {
+        for _ in 0..12 {
             let room = a.spare().len();
             a.filled(room, room);
             a.consume(room);
@@ -175,7 +175,7 @@ mod tests {
         // 64 KiB free + 100 KiB of budget.
         assert_eq!(a.buf.len(), FREE + (100 << 10));
         let mut b = RxBuf::new(budget.clone());
-        for _ in 0..6 {
+        for _ in 0..12 {
             let room = b.spare().len();
             b.filled(room, room);
             b.consume(room);

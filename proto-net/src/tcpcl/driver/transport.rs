@@ -84,10 +84,12 @@ impl Output {
     }
 }
 
+/// The TLS layer; boxed, since a rustls connection is large and most sessions
+/// spend their life idle.
 enum Tls {
     Plain,
-    Handshaking(rustls::Connection),
-    Up(rustls::Connection),
+    Handshaking(Box<rustls::Connection>),
+    Up(Box<rustls::Connection>),
 }
 
 /// How a read ended.
@@ -178,7 +180,7 @@ impl Transport {
             conn.read_tls(&mut rest)?;
             conn.process_new_packets().map_err(Failure::Tls)?;
         }
-        self.tls = Tls::Handshaking(conn);
+        self.tls = Tls::Handshaking(Box::new(conn));
         Ok(())
     }
 
