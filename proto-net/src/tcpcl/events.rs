@@ -183,8 +183,9 @@ pub enum Event {
         /// Total length if known.
         total_len: Option<u64>,
     },
-    /// Progress: bytes acknowledged (outgoing) or received (incoming). Progress events
-    /// are dropped, never waited for, when the event channel is full.
+    /// Progress: bytes acknowledged (outgoing) or received (incoming), before the
+    /// transfer completes (its completion is [`Event::TransferFinished`]). Progress
+    /// events are dropped, never waited for, when the event channel is full.
     TransferProgress {
         /// The session.
         session: SessionId,

@@ -100,11 +100,17 @@ impl EventHub {
     }
 }
 
-/// One session's reporter.
+/// One session's reporter. Events go to the handler at once; to the channel at the
+/// end of the loop turn that produced them ([`Reporter::flush`]), after the turn's
+/// output (an acknowledgement, a reply) was written, so the woken application does
+/// not compete with that write for a CPU.
 pub(crate) struct Reporter {
     hub: Arc<EventHub>,
     session: SessionId,
-    backlog: VecDeque<Event>,
+    /// Events not yet on the channel, oldest first.
+    pending: VecDeque<Event>,
+    /// The channel was full at the last flush: input pauses until it has room.
+    full: bool,
     /// Bundles the handler asked to send.
     pub(crate) replies: Vec<Source>,
 }
@@ -114,7 +120,8 @@ impl Reporter {
         Reporter {
             hub,
             session,
-            backlog: VecDeque::new(),
+            pending: VecDeque::new(),
+            full: false,
             replies: Vec::new(),
         }
     }
@@ -129,58 +136,51 @@ impl Reporter {
         }
     }
 
-    /// Reports an event: to the handler, then to the channel, or to the backlog when
-    /// the channel is full (input then pauses, see [`Reporter::is_backlogged`]).
+    /// Reports an event: to the handler now, to the channel at the next flush.
     pub(crate) fn emit(&mut self, e: Event) {
         self.handle(&e);
-        if !self.hub.subscribed.load(Ordering::Acquire) {
-            return;
-        }
-        if !self.backlog.is_empty() {
-            self.backlog.push_back(e);
-            return;
-        }
-        match self.hub.tx.try_send(e) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-            Err(TrySendError::Full(e)) => self.backlog.push_back(e),
+        if self.hub.subscribed.load(Ordering::Acquire) {
+            self.pending.push_back(e);
         }
     }
 
-    /// Reports progress: dropped when the channel has no room.
+    /// Reports progress: dropped when the channel had no room at the last flush.
     pub(crate) fn progress(&mut self, e: Event) {
         self.handle(&e);
-        if self.backlog.is_empty() && self.hub.subscribed.load(Ordering::Acquire) {
-            let _ = self.hub.tx.try_send(e);
+        if !self.full && self.hub.subscribed.load(Ordering::Acquire) {
+            self.pending.push_back(e);
         }
     }
 
-    /// Moves what it can of the backlog to the channel; whether it is empty now.
+    /// Moves what it can to the channel; whether nothing is left.
     pub(crate) fn flush(&mut self) -> bool {
-        while let Some(e) = self.backlog.pop_front() {
+        while let Some(e) = self.pending.pop_front() {
             match self.hub.tx.try_send(e) {
                 Ok(()) | Err(TrySendError::Disconnected(_)) => {}
                 Err(TrySendError::Full(e)) => {
-                    self.backlog.push_front(e);
+                    self.pending.push_front(e);
+                    self.full = true;
                     return false;
                 }
             }
         }
+        self.full = false;
         true
     }
 
     /// Whether events wait for room in the channel (the session does not read input
     /// meanwhile).
     pub(crate) fn is_backlogged(&self) -> bool {
-        !self.backlog.is_empty()
+        self.full
     }
 
     /// The last events of a closing session: waits (bounded) for room rather than
     /// dropping them, since nothing else holds the session up any more.
     pub(crate) fn flush_final(&mut self, within: std::time::Duration) {
         let deadline = std::time::Instant::now() + within;
-        while let Some(e) = self.backlog.pop_front() {
+        while let Some(e) = self.pending.pop_front() {
             if self.hub.tx.send_deadline(e, deadline).is_err() {
-                self.backlog.clear();
+                self.pending.clear();
                 return;
             }
         }

@@ -96,6 +96,9 @@ pub(crate) struct Shared {
     done: AtomicBool,
     slow: Mutex<Slow>,
     changed: Condvar,
+    /// Handles waiting on `changed`: without any, a change notifies nobody (a
+    /// notification costs a system call on every transfer otherwise).
+    waiters: AtomicUsize,
 }
 
 const STATES: [State; 7] = [
@@ -134,6 +137,7 @@ impl Shared {
             done: AtomicBool::new(false),
             slow: Mutex::new(Slow::default()),
             changed: Condvar::new(),
+            waiters: AtomicUsize::new(0),
         }
     }
 
@@ -189,7 +193,12 @@ impl Shared {
     }
 
     fn notify(&self) {
-        // Taking the lock orders this notification after a waiter's check.
+        // A waiter registers before it checks (under the lock), so either it sees the
+        // change or it is counted here; taking the lock orders this notification after
+        // its check.
+        if self.waiters.load(Ordering::SeqCst) == 0 {
+            return;
+        }
         drop(self.slow());
         self.changed.notify_all();
     }
@@ -202,6 +211,8 @@ impl Shared {
     ) -> Option<T> {
         let deadline = Instant::now() + timeout;
         let mut g = self.slow();
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let _registered = Registered(&self.waiters);
         loop {
             if let Some(v) = f(self, &g) {
                 return Some(v);
@@ -216,5 +227,14 @@ impl Shared {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
+    }
+}
+
+/// Counts a waiter for as long as it waits.
+struct Registered<'a>(&'a AtomicUsize);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }

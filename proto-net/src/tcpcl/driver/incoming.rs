@@ -92,7 +92,8 @@ impl Incoming {
             return self.sink_failed(core, report, session, i, "write", &e);
         }
         let received = d.offset + d.bytes.len() as u64;
-        if !d.bytes.is_empty() {
+        // The piece that ends the transfer is reported by TransferFinished instead.
+        if !d.bytes.is_empty() && !d.end_of_transfer {
             report.progress(Event::TransferProgress {
                 session,
                 direction: Direction::Incoming,

@@ -197,6 +197,7 @@ impl Driver {
             self.advance_tls(now);
             self.publish();
             self.answer_sends();
+            self.report.flush();
             if self.closed.is_some() {
                 break;
             }
@@ -665,12 +666,14 @@ impl Driver {
                     acked_len,
                     finished,
                 } => {
-                    self.report.progress(Event::TransferProgress {
-                        session,
-                        direction: Direction::Outgoing,
-                        transfer_id,
-                        bytes: acked_len,
-                    });
+                    if !finished {
+                        self.report.progress(Event::TransferProgress {
+                            session,
+                            direction: Direction::Outgoing,
+                            transfer_id,
+                            bytes: acked_len,
+                        });
+                    }
                     if finished {
                         self.outgoing_done(transfer_id);
                         self.report.emit(Event::TransferFinished {
