@@ -460,3 +460,38 @@ fn flush_tls(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::AlertDescription;
+
+    #[test]
+    fn a_tls_error_rustls_reports_as_io_stays_a_tls_failure() {
+        // rustls answers a write after a received alert with InvalidData wrapping it.
+        let alert = rustls::Error::AlertReceived(AlertDescription::UnknownCA);
+        let e = io::Error::new(io::ErrorKind::InvalidData, alert);
+        assert_eq!(
+            Failure::from(e).into_reason(IoOp::Write),
+            CloseReason::TlsFailed(TlsFailure::AlertReceived(AlertDescription::UnknownCA))
+        );
+        let e = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert!(matches!(
+            Failure::from(e).into_reason(IoOp::Read),
+            CloseReason::Io {
+                op: IoOp::Read,
+                kind: io::ErrorKind::ConnectionReset,
+                ..
+            }
+        ));
+        // During the handshake a socket failure is a TLS failure.
+        let e = io::Error::from(io::ErrorKind::UnexpectedEof);
+        assert!(matches!(
+            Failure::from(e).into_tls(),
+            TlsFailure::HandshakeIo {
+                kind: io::ErrorKind::UnexpectedEof,
+                ..
+            }
+        ));
+    }
+}
