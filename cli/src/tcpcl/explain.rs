@@ -232,27 +232,47 @@ mod tests {
     #[test]
     fn tls_sentences_name_the_check() {
         use proto_net::tcpcl::tls::{AlertDescription as A, CertificateError as C};
-        let m = explain_tls(&TlsFailure::UntrustedCertificate(C::UnknownIssuer), "p");
-        assert!(
-            m.contains("unknown CA") && !m.contains("UnknownIssuer"),
-            "{m}"
-        );
-        let m = explain_tls(&TlsFailure::AlertReceived(A::UnknownCA), "p");
-        assert!(m.contains("does not trust our certificate"), "{m}");
-        let m = explain_tls(&TlsFailure::AlertReceived(A::DecryptError), "p");
-        assert!(m.contains("could not verify our certificate"), "{m}");
-        let m = explain_tls(&TlsFailure::AlertReceived(A::CertificateRequired), "p");
-        assert!(m.contains("--tls-cert"), "{m}");
-        let m = explain_tls(&TlsFailure::CertificateExpired(C::Expired), "p");
-        assert!(m.contains("has expired"), "{m}");
-        let m = explain_tls(&TlsFailure::CertificateNotYetValid(C::NotValidYet), "p");
-        assert!(m.contains("not valid yet"), "{m}");
-        let m = explain_tls(&TlsFailure::CertificateInvalid(C::Revoked), "p");
-        assert!(m.contains("revoked"), "{m}");
-        let m = explain_tls(&TlsFailure::AlertReceived(A::ProtocolVersion), "p");
-        assert!(m.contains("no TLS version"), "{m}");
-        let m = explain_tls(&TlsFailure::AlertReceived(A::HandshakeFailure), "p");
-        assert!(m.contains("no TLS cipher suite"), "{m}");
+        let cases = [
+            (
+                TlsFailure::UntrustedCertificate(C::UnknownIssuer),
+                "unknown CA",
+            ),
+            (
+                TlsFailure::AlertReceived(A::UnknownCA),
+                "does not trust our certificate",
+            ),
+            (
+                TlsFailure::AlertReceived(A::DecryptError),
+                "could not verify our certificate",
+            ),
+            (
+                TlsFailure::AlertReceived(A::CertificateRequired),
+                "--tls-cert",
+            ),
+            (TlsFailure::CertificateExpired(C::Expired), "has expired"),
+            (
+                TlsFailure::CertificateNotYetValid(C::NotValidYet),
+                "not valid yet",
+            ),
+            (TlsFailure::CertificateInvalid(C::Revoked), "revoked"),
+            (
+                TlsFailure::AlertReceived(A::ProtocolVersion),
+                "no TLS version",
+            ),
+            (
+                TlsFailure::AlertReceived(A::HandshakeFailure),
+                "no TLS cipher suite",
+            ),
+        ];
+        for (failure, want) in cases {
+            let m = explain_tls(&failure, "p");
+            assert!(m.contains(want), "{failure:?}: {m}");
+            // Words, not Rust names.
+            assert!(
+                !m.contains("UnknownIssuer") && !m.contains("UnknownCA"),
+                "{m}"
+            );
+        }
     }
 
     #[test]
