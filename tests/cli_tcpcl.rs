@@ -429,6 +429,14 @@ fn refused_transfers_and_unreachable_peers_exit_1_with_the_reason() {
         "{}",
         stderr_of(&o)
     );
+    // An address that does not resolve.
+    let o = send("localhost:notaport", &[s(&f)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr_of(&o).contains("cannot resolve localhost:notaport"),
+        "{}",
+        stderr_of(&o)
+    );
     // A missing file is reported before connecting.
     let o = send(&format!("127.0.0.1:{port}"), &[s(&dir.join("nope"))]);
     assert_eq!(o.status.code(), Some(1));

@@ -14,8 +14,8 @@ use proto_core::tcpcl::{
     CloseReason as CoreClose, ContactFlags, ContactHeader, ExtensionItems, SessInit,
 };
 use proto_net::tcpcl::{
-    Agent, CloseReason, Config, Direction, Event, ReceivedBundle, SessTermReason, SessionId, Sink,
-    State, XferRefuseReason,
+    Agent, CloseReason, Config, Direction, Error, Event, ReceivedBundle, SessTermReason, SessionId,
+    Sink, State, XferRefuseReason,
 };
 use sha2::{Digest, Sha256};
 
@@ -429,6 +429,86 @@ fn graceful_shutdown_delivers_everything_in_flight() -> Result<()> {
     Ok(())
 }
 
+/// A bundle reader that plays a script: bytes, pauses, an error; then end of file.
+struct Script(std::collections::VecDeque<Step>);
+
+enum Step {
+    Bytes(usize),
+    Pause(Duration),
+    Fail(std::io::ErrorKind),
+}
+
+impl Read for Script {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.pop_front() {
+                None => return Ok(0),
+                Some(Step::Pause(d)) => std::thread::sleep(d),
+                Some(Step::Fail(kind)) => return Err(kind.into()),
+                Some(Step::Bytes(n)) => {
+                    let k = n.min(buf.len());
+                    buf[..k].fill(7);
+                    if n > k {
+                        self.0.push_front(Step::Bytes(n - k));
+                    }
+                    return Ok(k);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_failing_source_closes_the_session_and_says_how() -> Result<()> {
+    use proto_net::tcpcl::SourceFailure;
+    // Each script's first 1000 bytes go out (the transfer has started, so it cannot
+    // be abandoned) before the source shows what is wrong with it.
+    let run = |script: Vec<Step>, len: Option<u64>, rx_mru: u64| -> Result<CloseReason> {
+        let mut rx = config("dtn://rx/");
+        rx.transfer_mru = rx_mru;
+        let p = pair_with(rx, config("dtn://tx/"))?;
+        let mut steps = vec![Step::Bytes(1000), Step::Pause(Duration::from_millis(300))];
+        steps.extend(script);
+        p.session.send_reader(Script(steps.into()), len)?;
+        Ok(p.session.wait_closed(T)?)
+    };
+    // Ends short of the announced length.
+    let r = run(vec![], Some(5000), 1 << 20)?;
+    assert_eq!(
+        r,
+        CloseReason::SourceFailed(SourceFailure::LengthMismatch {
+            announced: 5000,
+            yielded: 1000
+        })
+    );
+    // Grows past the peer's Transfer MRU.
+    let r = run(vec![Step::Bytes(3000)], None, 2000)?;
+    assert_eq!(
+        r,
+        CloseReason::SourceFailed(SourceFailure::TooLarge {
+            len: 4000,
+            mru: 2000
+        })
+    );
+    // Fails to read.
+    let r = run(
+        vec![Step::Fail(std::io::ErrorKind::PermissionDenied)],
+        None,
+        1 << 20,
+    )?;
+    assert!(
+        matches!(
+            &r,
+            CloseReason::SourceFailed(SourceFailure::Read {
+                kind: std::io::ErrorKind::PermissionDenied,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    Ok(())
+}
+
 #[test]
 fn immediate_stop_closes_without_waiting() -> Result<()> {
     let p = pair()?;
@@ -692,8 +772,15 @@ fn listen_stop_and_connect_errors() -> Result<()> {
     assert!(a.listen_stop(addr).is_err());
     let b = Agent::new(config("dtn://b/"))?;
     let t0 = Instant::now();
-    assert!(b.connect(addr).is_err(), "nothing listens any more");
+    let r = b.connect(addr);
+    assert!(
+        matches!(&r, Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "nothing listens any more: {r:?}"
+    );
     assert!(t0.elapsed() < Duration::from_secs(5));
+    // An address that does not resolve is told apart from a failed connect.
+    let r = b.connect("localhost:notaport");
+    assert!(matches!(&r, Err(Error::Resolve(_))), "{r:?}");
     // Local bind address for outgoing connections.
     let addr = a.listen("127.0.0.1:0")?;
     let s = b.connect_with(

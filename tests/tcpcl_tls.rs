@@ -12,9 +12,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use proto_core::tcpcl::{CloseReason as CoreClose, ContactFailure};
 use proto_net::tcpcl::tls::certgen::{CertFactory, LeafSpec};
-use proto_net::tcpcl::tls::Authn;
+use proto_net::tcpcl::tls::{AlertDescription, Authn};
 use proto_net::tcpcl::{
-    Agent, CloseReason, Config, ConnectOptions, Event, ReceivedBundle, SessTermReason,
+    Agent, CloseReason, Config, ConnectOptions, Event, ReceivedBundle, SessTermReason, TlsFailure,
 };
 
 const T: Duration = Duration::from_secs(20);
@@ -223,8 +223,17 @@ fn unknown_ca_fails_the_handshake() -> Result<()> {
     let s = &c.s;
     let r = s.wait_closed(T)?;
     assert!(
-        matches!(&r, CloseReason::TlsFailed(e) if e.contains("Unknown") || e.contains("issuer")),
+        matches!(
+            &r,
+            CloseReason::TlsFailed(TlsFailure::UntrustedCertificate(_))
+        ),
         "{r:?}"
+    );
+    // The passive side hears why: the peer does not know its CA.
+    let r = passive_close(&c.events)?;
+    assert_eq!(
+        r,
+        CloseReason::TlsFailed(TlsFailure::AlertReceived(AlertDescription::UnknownCA))
     );
     Ok(())
 }
@@ -253,10 +262,19 @@ fn expired_certificate_fails_the_handshake() -> Result<()> {
     let (rx, s) = (&c.events, &c.s);
     let r = s.wait_closed(T)?;
     assert!(
-        matches!(&r, CloseReason::TlsFailed(e) if e.to_lowercase().contains("expired")),
+        matches!(
+            &r,
+            CloseReason::TlsFailed(TlsFailure::CertificateExpired(_))
+        ),
         "{r:?}"
     );
-    assert!(matches!(passive_close(rx)?, CloseReason::TlsFailed(_)));
+    let r = passive_close(rx)?;
+    assert_eq!(
+        r,
+        CloseReason::TlsFailed(TlsFailure::AlertReceived(
+            AlertDescription::CertificateExpired
+        ))
+    );
     Ok(())
 }
 
@@ -355,7 +373,15 @@ fn tls12_only_peer_is_refused_when_tls13_is_required() -> Result<()> {
     let c = connect(rx_cfg, tx_cfg, None)?;
     let (rx, s) = (&c.events, &c.s);
     let r = s.wait_closed(T)?;
-    assert!(matches!(r, CloseReason::TlsFailed(_)), "{r:?}");
-    assert!(matches!(passive_close(rx)?, CloseReason::TlsFailed(_)));
+    // The passive side finds no common version and says so with an alert.
+    assert_eq!(
+        r,
+        CloseReason::TlsFailed(TlsFailure::AlertReceived(AlertDescription::ProtocolVersion))
+    );
+    let r = passive_close(rx)?;
+    assert!(
+        matches!(r, CloseReason::TlsFailed(TlsFailure::NoCommonVersion(_))),
+        "{r:?}"
+    );
     Ok(())
 }

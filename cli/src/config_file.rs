@@ -14,7 +14,7 @@
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
-use proto_net::tcpcl::{Config, Error as AgentError};
+use proto_net::tcpcl::{Config, ConfigError, Error as AgentError};
 
 use crate::logging;
 
@@ -36,8 +36,9 @@ pub(crate) fn load(path: &Path, cmd: Command) -> Result<Config> {
             "cannot read the configuration file {}: {io}",
             path.display()
         ),
-        // Already "FILE: what is wrong".
-        AgentError::Config(m) => anyhow!("invalid configuration file {m}"),
+        AgentError::Config(ConfigError::File { error, .. }) => {
+            anyhow!("invalid configuration file {}: {error}", path.display())
+        }
         e => anyhow!("invalid configuration file {}: {e}", path.display()),
     })?;
     if let Some(level) = &c.log_level {

@@ -2,6 +2,7 @@
 //! channel, and the agent's lifecycle (graceful `shutdown`, immediate `stop`).
 
 use std::collections::{BTreeMap, HashMap};
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -15,7 +16,7 @@ use super::busy::refuse_busy;
 use super::config::Config;
 use super::driver::rxbuf::{ReadBudget, BUDGET};
 use super::driver::{Driver, Owner, Parts};
-use super::error::{Error, Result};
+use super::error::{ConfigError, Error, Result};
 use super::events::{Event, SessionId};
 use super::handle::SessionHandle;
 use super::report::{EventHub, Handler, Reporter};
@@ -292,9 +293,7 @@ impl Agent {
     pub fn new(config: Config) -> Result<Agent> {
         let tls = if config.tls_enable && config.tls_ca_file.is_some() {
             let min_version = match &config.tls_version {
-                Some(v) => v
-                    .parse::<TlsVersion>()
-                    .map_err(|e| Error::Config(e.to_string()))?,
+                Some(v) => v.parse::<TlsVersion>().map_err(ConfigError::Tls)?,
                 None => TlsVersion::default(),
             };
             let settings = TlsSettings {
@@ -304,7 +303,7 @@ impl Agent {
                 min_version,
                 ciphers: config.tls_ciphers.clone().filter(|c| !c.is_empty()),
             };
-            Some(TlsContext::new(&settings).map_err(|e| Error::Config(e.to_string()))?)
+            Some(TlsContext::new(&settings).map_err(ConfigError::Tls)?)
         } else {
             None
         };
@@ -485,16 +484,14 @@ impl Agent {
             None => self.inner.config.local_bind()?,
         };
         let mut last = None;
-        for a in addr.to_socket_addrs()? {
+        for a in addr.to_socket_addrs().map_err(Error::Resolve)? {
             match connect_one(a, local, timeout) {
                 Ok(s) => return self.inner.start_session(s, Side::Active, opts.server_name),
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.map_or_else(
-            || Error::Config("address resolved to nothing".into()),
-            Error::Io,
-        ))
+        let none = || Error::Resolve(io::Error::new(io::ErrorKind::NotFound, "no address"));
+        Err(last.map_or_else(none, Error::Io))
     }
 
     /// IDs of all open sessions (the seed's `get_connections`).

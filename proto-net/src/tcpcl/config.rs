@@ -10,7 +10,7 @@ use std::time::Duration;
 use proto_core::tcpcl::SessionConfig;
 use serde::Deserialize;
 
-use super::error::{Error, Result};
+use super::error::{ConfigError, Error, Result};
 
 /// The TCPCL default port (RFC 9174 §8.1).
 pub const DEFAULT_PORT: u16 = 4556;
@@ -177,9 +177,16 @@ impl Default for Config {
     }
 }
 
-fn secs(name: &str, v: f64) -> Result<Duration> {
-    Duration::try_from_secs_f64(v)
-        .map_err(|_| Error::Config(format!("{name}: invalid duration {v}")))
+/// A [`ConfigError::InvalidValue`].
+fn invalid(key: &'static str, reason: impl Into<String>) -> Error {
+    Error::Config(ConfigError::InvalidValue {
+        key,
+        reason: reason.into(),
+    })
+}
+
+fn secs(name: &'static str, v: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(v).map_err(|_| invalid(name, format!("invalid duration {v}")))
 }
 
 impl Config {
@@ -196,7 +203,10 @@ impl Config {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)?;
         Config::from_yaml(&text).map_err(|e| match e {
-            Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+            Error::Config(error) => Error::Config(ConfigError::File {
+                path: path.to_owned(),
+                error: Box::new(error),
+            }),
             e => e,
         })
     }
@@ -207,7 +217,14 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_yaml_ng::from_str(text).map_err(|e| Error::Config(e.to_string()))
+        serde_yaml_ng::from_str(text).map_err(|e| {
+            let at = e.location();
+            Error::Config(ConfigError::Yaml {
+                message: e.to_string(),
+                line: at.as_ref().map(|l| l.line()),
+                column: at.as_ref().map(|l| l.column()),
+            })
+        })
     }
 
     /// `require_tls`, with absent meaning `false`.
@@ -238,7 +255,7 @@ impl Config {
         }
         a.parse::<std::net::IpAddr>()
             .map(|ip| Some(SocketAddr::new(ip, 0)))
-            .map_err(|_| Error::Config(format!("connect_local_address: bad address {a:?}")))
+            .map_err(|_| invalid("connect_local_address", format!("bad address {a:?}")))
     }
 
     /// Checks the configuration (node ID, timers, sizes). Whether TLS is available is
@@ -249,10 +266,10 @@ impl Config {
         self.connect_timeout()?;
         self.local_bind()?;
         if self.max_sessions == 0 {
-            return Err(Error::Config("max_sessions must be at least 1".into()));
+            return Err(invalid("max_sessions", "must be at least 1"));
         }
         if self.event_capacity == 0 {
-            return Err(Error::Config("event_capacity must be at least 1".into()));
+            return Err(invalid("event_capacity", "must be at least 1"));
         }
         Ok(())
     }
@@ -261,9 +278,7 @@ impl Config {
     /// says whether TLS credentials are available.
     pub fn session_config(&self, can_tls: bool) -> Result<SessionConfig> {
         if self.tls_required() && !can_tls {
-            return Err(Error::Config(
-                "require_tls is set but TLS is not available (tls_enable and credentials)".into(),
-            ));
+            return Err(Error::Config(ConfigError::TlsRequiredButUnavailable));
         }
         let cfg = SessionConfig {
             node_id: self.node_id.clone(),

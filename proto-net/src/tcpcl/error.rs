@@ -1,8 +1,11 @@
 //! Errors of the TCPCL agent API.
 
 use std::io;
+use std::path::PathBuf;
 
 use proto_core::tcpcl::{ConfigError as CoreConfigError, UsageError};
+
+use super::tls::TlsError;
 
 /// Why an agent or session operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -12,7 +15,11 @@ pub enum Error {
     Io(#[from] io::Error),
     /// The configuration cannot be used.
     #[error("invalid configuration: {0}")]
-    Config(String),
+    Config(ConfigError),
+    /// The peer's address could not be resolved (DNS failure, or a name with no
+    /// address).
+    #[error("cannot resolve the address: {0}")]
+    Resolve(io::Error),
     /// The session is closed (or closed while the operation waited).
     #[error("session closed")]
     SessionClosed,
@@ -45,9 +52,59 @@ pub enum Error {
     TooManySessions,
 }
 
+/// What is wrong with a configuration; each variant names the key or part at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A key has a value that cannot be used.
+    #[error("{key}: {reason}")]
+    InvalidValue {
+        /// The key (the seed's option name).
+        key: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
+    /// The YAML text does not parse, or a key is unknown or has the wrong type. The
+    /// message names the key and position.
+    #[error("{message}")]
+    Yaml {
+        /// The parser's message.
+        message: String,
+        /// Line of the error (1-based), when known.
+        line: Option<usize>,
+        /// Column of the error (1-based), when known.
+        column: Option<usize>,
+    },
+    /// A configuration file is invalid.
+    #[error("{}: {error}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong in it.
+        error: Box<ConfigError>,
+    },
+    /// `require_tls` is set, but TLS is not available (`tls_enable`, a CA and
+    /// credentials).
+    #[error("require_tls is set but TLS is not available (tls_enable and credentials)")]
+    TlsRequiredButUnavailable,
+    /// The TLS settings (`tls_*` keys) cannot be used.
+    #[error("{0}")]
+    Tls(#[from] TlsError),
+    /// The session settings are refused by the protocol core (node ID syntax,
+    /// sizes).
+    #[error("{0}")]
+    Core(#[from] CoreConfigError),
+}
+
 impl From<CoreConfigError> for Error {
     fn from(e: CoreConfigError) -> Self {
-        Error::Config(e.to_string())
+        Error::Config(ConfigError::Core(e))
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
     }
 }
 

@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use proto_core::tcpcl::{SessTermReason, Side, State, XferRefuseReason};
 
+use super::close::CloseReason;
 use super::tls_glue::TlsInfo;
 
 /// Identifies a session within its agent (the seed's contact object path).
@@ -38,52 +39,6 @@ pub enum Direction {
     Incoming,
     /// We send, the peer receives.
     Outgoing,
-}
-
-/// Why a session closed (the runtime's view; the protocol's view is
-/// [`proto_core::tcpcl::CloseReason`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The session state machine closed it: a completed SESS_TERM exchange, the peer
-    /// closing, a timeout, a contact failure or a protocol error.
-    Session(proto_core::tcpcl::CloseReason),
-    /// The TLS handshake failed (certificate not trusted, expired, version or cipher
-    /// mismatch, ...).
-    TlsFailed(String),
-    /// `require_host_authn` is set and the certificate does not authenticate the
-    /// peer host (SESS_TERM Contact Failure was sent).
-    HostNotAuthenticated,
-    /// A socket read or write failed.
-    Io(String),
-    /// An outgoing bundle's source failed mid-transfer; the session had to be closed
-    /// because TCPCL cannot abandon a started transfer.
-    SourceFailed(String),
-    /// The agent was stopped ([`Agent::stop`](super::Agent::stop)) or the session
-    /// closed with [`SessionHandle::close`](super::SessionHandle::close).
-    LocalClose,
-}
-
-impl fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CloseReason::Session(r) => write!(f, "{r}"),
-            CloseReason::TlsFailed(e) => write!(f, "TLS handshake failed: {e}"),
-            CloseReason::HostNotAuthenticated => f.write_str("peer host not authenticated"),
-            CloseReason::Io(e) => write!(f, "I/O error: {e}"),
-            CloseReason::SourceFailed(e) => write!(f, "bundle source failed: {e}"),
-            CloseReason::LocalClose => f.write_str("closed locally"),
-        }
-    }
-}
-
-impl CloseReason {
-    /// Whether the session ended with a completed SESS_TERM exchange.
-    pub fn is_graceful(&self) -> bool {
-        matches!(
-            self,
-            CloseReason::Session(proto_core::tcpcl::CloseReason::Terminated { .. })
-        )
-    }
 }
 
 /// Session parameters after SESS_INIT negotiation (the seed's

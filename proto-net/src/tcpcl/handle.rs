@@ -12,8 +12,9 @@ use std::time::Duration;
 use crossbeam_channel::bounded;
 use proto_core::tcpcl::{SessTermReason, Side, State};
 
+use super::close::CloseReason;
 use super::error::{Error, Result};
-use super::events::{CloseReason, SessionId, SessionParams};
+use super::events::{SessionId, SessionParams};
 use super::shared::{Command, SendRequest, Shared, Source};
 use super::tls_glue::TlsInfo;
 

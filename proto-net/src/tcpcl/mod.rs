@@ -58,6 +58,7 @@
 
 mod agent;
 mod busy;
+mod close;
 mod config;
 mod driver;
 mod error;
@@ -71,9 +72,10 @@ mod tls_glue;
 mod wake;
 
 pub use agent::{Agent, ConnectOptions};
+pub use close::{CloseReason, IoOp, SourceFailure, TlsFailure};
 pub use config::{Config, ConnectConfig, ListenConfig, DEFAULT_PORT};
-pub use error::{Error, Result};
-pub use events::{CloseReason, Direction, Event, ReceivedBundle, SessionId, SessionParams};
+pub use error::{ConfigError, Error, Result};
+pub use events::{Direction, Event, ReceivedBundle, SessionId, SessionParams};
 pub use handle::SessionHandle;
 pub use proto_core::tcpcl::{SessTermReason, Side, State, XferRefuseReason};
 pub use report::{Handler, Reply};

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use proto_core::tcpcl::{SessTermReason, Side, State};
 
+use super::close::CloseReason;
 use super::error::Result;
-use super::events::{CloseReason, SessionId, SessionParams};
+use super::events::{SessionId, SessionParams};
 use super::tls_glue::TlsInfo;
 use super::wake::Waker;
 

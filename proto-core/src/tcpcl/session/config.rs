@@ -151,9 +151,16 @@ pub enum UsageError {
     /// The peer's Segment MRU is 0, so it cannot receive any data.
     #[error("peer segment MRU is 0: it accepts no transfers")]
     PeerAcceptsNoData,
-    /// The caller's data disagrees with the transfer's announced total length.
-    #[error("data disagrees with the transfer's announced total length")]
-    LengthMismatch,
+    /// The caller's data disagrees with the transfer's announced total length: the
+    /// source ended short of it, or has more bytes than it.
+    #[error("the data ({yielded} bytes) disagrees with the announced length of {announced} bytes")]
+    LengthMismatch {
+        /// The total length given to [`Session::start_transfer`](super::Session::start_transfer).
+        announced: u64,
+        /// Bytes the source yielded: sent so far plus those it offered now (when it
+        /// has more than announced, at least this many).
+        yielded: u64,
+    },
     /// The outgoing transfer has sent a segment already, so it cannot be abandoned.
     #[error("transfer {0} has started")]
     TransferStarted(u64),

@@ -136,11 +136,16 @@ impl Session {
         };
         // What is left of the announced total; `sent` never passes it.
         let remaining = t.total_len.map(|total| total.saturating_sub(t.sent));
-        match remaining {
-            Some(rem) if src.available > rem || (src.complete && src.available < rem) => {
-                return Err(source_error(UsageError::LengthMismatch));
+        match (remaining, t.total_len) {
+            (Some(rem), Some(announced))
+                if src.available > rem || (src.complete && src.available < rem) =>
+            {
+                return Err(source_error(UsageError::LengthMismatch {
+                    announced,
+                    yielded: t.sent.saturating_add(src.available),
+                }));
             }
-            None if t.sent.saturating_add(src.available) > n.peer_transfer_mru => {
+            (None, _) if t.sent.saturating_add(src.available) > n.peer_transfer_mru => {
                 return Err(source_error(UsageError::TransferTooLarge {
                     len: t.sent.saturating_add(src.available),
                     mru: n.peer_transfer_mru,

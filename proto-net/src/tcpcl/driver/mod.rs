@@ -48,8 +48,9 @@ use proto_core::tcpcl::{
 };
 use proto_core::EncodeError;
 
+use super::close::{CloseReason, IoOp, TlsFailure};
 use super::error::Error;
-use super::events::{CloseReason, Direction, Event, SessionId, SessionParams};
+use super::events::{Direction, Event, SessionId, SessionParams};
 use super::report::Reporter;
 use super::shared::{Command, SendRequest, Shared, Source};
 use super::sink::{IncomingTransfer, SinkPolicy};
@@ -179,7 +180,7 @@ impl Driver {
         let sleeper = match Sleeper::bind(self.shared.waker.clone()) {
             Ok(s) => Some(s),
             Err(e) => {
-                self.fail(CloseReason::Io(e.to_string()));
+                self.fail(CloseReason::io(IoOp::Wait, &e));
                 None
             }
         };
@@ -204,7 +205,7 @@ impl Driver {
             let (read, write, timeout) = self.interest();
             match sleeper.wait(&self.io.sock, read, write, timeout) {
                 Ok(r) => self.readable |= r.readable,
-                Err(e) => self.fail(CloseReason::Io(e.to_string())),
+                Err(e) => self.fail(CloseReason::io(IoOp::Wait, &e)),
             }
         }
         if let Some(s) = &sleeper {
@@ -380,7 +381,7 @@ impl Driver {
             Err(f) => {
                 self.eof = true;
                 if !matches!(self.core.state(), State::Closing | State::Closed) {
-                    self.close_override.get_or_insert(failure_reason(f));
+                    self.close_override.get_or_insert(f.into_reason(IoOp::Read));
                 }
                 self.core.handle_eof(now);
             }
@@ -425,7 +426,7 @@ impl Driver {
             }
             self.tls_start = None;
             let Some(ctx) = self.tls.clone() else {
-                return self.fail(CloseReason::TlsFailed("TLS is not configured".into()));
+                return self.fail(CloseReason::TlsFailed(TlsFailure::NotConfigured));
             };
             let leftover = std::mem::take(&mut self.tls_leftover);
             if let Err(f) = self.io.start_tls(&ctx, role, &self.server_name, &leftover) {
@@ -442,12 +443,9 @@ impl Driver {
     }
 
     fn tls_failed(&mut self, f: Failure) {
-        let msg = match f {
-            Failure::Tls(e) => e.to_string(),
-            Failure::Io(e) => e.to_string(),
-        };
-        log::info!("{}: TLS handshake failed: {msg}", self.id);
-        self.fail(CloseReason::TlsFailed(msg));
+        let failure = f.into_tls();
+        log::info!("{}: TLS handshake failed: {failure}", self.id);
+        self.fail(CloseReason::TlsFailed(failure));
     }
 
     fn tls_up(&mut self, now: Instant) {
@@ -500,10 +498,7 @@ impl Driver {
                         }
                     }
                     Ok(false) => return,
-                    Err(f) => {
-                        let r = failure_reason(f);
-                        return self.fail(r);
-                    }
+                    Err(f) => return self.fail(f.into_reason(IoOp::Write)),
                 }
             }
             // Before TLS starts the core still has our contact header to send (in
@@ -573,14 +568,18 @@ impl Driver {
                 }
                 Err(TransmitError::Encode(e)) => {
                     self.out.commit(0, asked);
-                    self.fail(CloseReason::Io(format!("encoding a message failed: {e}")));
+                    self.fail(CloseReason::Io {
+                        op: IoOp::Encode,
+                        kind: std::io::ErrorKind::InvalidData,
+                        message: e.to_string(),
+                    });
                     return 0;
                 }
                 Err(TransmitError::Source { transfer_id, error }) => {
                     self.out.commit(0, asked);
                     self.source_failed(SourceError {
                         tid: transfer_id,
-                        error: std::io::Error::other(error.to_string()),
+                        failure: error.into(),
                     });
                     return 0;
                 }
@@ -597,7 +596,7 @@ impl Driver {
             "{}: the source of transfer {} failed: {}",
             self.id,
             e.tid,
-            e.error
+            e.failure
         );
         if self.core.abandon_transfer(e.tid).is_ok() {
             return;
@@ -609,7 +608,7 @@ impl Driver {
             transfer_id: e.tid,
         });
         self.pending_out = self.pending_out.saturating_sub(1);
-        self.fail(CloseReason::SourceFailed(e.error.to_string()));
+        self.fail(CloseReason::SourceFailed(e.failure));
     }
 
     /// Closes at once for a reason outside the protocol.
@@ -883,12 +882,5 @@ impl Driver {
         if none_left {
             self.owner.last_closed();
         }
-    }
-}
-
-fn failure_reason(f: Failure) -> CloseReason {
-    match f {
-        Failure::Io(e) => CloseReason::Io(e.to_string()),
-        Failure::Tls(e) => CloseReason::TlsFailed(e.to_string()),
     }
 }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
 use proto_core::tcpcl::Ready;
 
+use super::super::close::SourceFailure;
 use super::super::shared::Source;
 use super::super::wake::Waker;
 use super::transport::Payload;
@@ -62,7 +63,16 @@ struct Bundle {
 #[derive(Debug)]
 pub(crate) struct SourceError {
     pub(crate) tid: u64,
-    pub(crate) error: io::Error,
+    pub(crate) failure: SourceFailure,
+}
+
+impl SourceError {
+    fn read(tid: u64, e: &io::Error) -> SourceError {
+        SourceError {
+            tid,
+            failure: SourceFailure::read(e),
+        }
+    }
 }
 
 /// The outgoing bundles of a session.
@@ -189,15 +199,13 @@ impl Outgoing {
                             })
                         }
                         Ok(Err(error)) => {
-                            self.failed = Some(SourceError { tid, error });
+                            self.failed = Some(SourceError::read(tid, &error));
                             return NOTHING;
                         }
                         Err(TryRecvError::Empty) => return NOTHING,
                         Err(TryRecvError::Disconnected) => {
-                            self.failed = Some(SourceError {
-                                tid,
-                                error: io::Error::other("the bundle reader's thread ended"),
-                            });
+                            let e = io::Error::other("the bundle reader's thread ended");
+                            self.failed = Some(SourceError::read(tid, &e));
                             return NOTHING;
                         }
                     }
@@ -221,7 +229,7 @@ impl Outgoing {
         offset: u64,
         len: usize,
     ) -> Result<Payload, SourceError> {
-        let fail = |error| SourceError { tid, error };
+        let fail = |e: io::Error| SourceError::read(tid, &e);
         let spare = &mut self.spare;
         let b = self
             .bundles

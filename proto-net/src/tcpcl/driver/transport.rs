@@ -12,7 +12,8 @@ use std::net::{Shutdown, TcpStream};
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::super::tls::TlsContext;
+use super::super::close::{CloseReason, IoOp, TlsFailure};
+use super::super::tls::{TlsContext, TlsError};
 use proto_core::tcpcl::TlsRole;
 
 /// Most encrypted output rustls holds before it refuses more plaintext.
@@ -109,11 +110,48 @@ pub(crate) enum Failure {
     Io(io::Error),
     /// TLS failed (handshake or a record).
     Tls(rustls::Error),
+    /// TLS could not start: our side cannot act in the negotiated role.
+    Setup(TlsFailure),
 }
 
 impl From<io::Error> for Failure {
+    /// rustls reports an earlier TLS failure (an alert received, say) to a later read
+    /// or write as an `InvalidData` I/O error wrapping it: that is a TLS failure.
     fn from(e: io::Error) -> Self {
-        Failure::Io(e)
+        match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            Some(tls) => Failure::Tls(tls.clone()),
+            None => Failure::Io(e),
+        }
+    }
+}
+
+impl From<TlsError> for Failure {
+    fn from(e: TlsError) -> Self {
+        match e {
+            TlsError::Rustls(e) => Failure::Tls(e),
+            TlsError::InvalidServerName(n) => Failure::Setup(TlsFailure::InvalidServerName(n)),
+            TlsError::NoServerCertificate => Failure::Setup(TlsFailure::NoServerCertificate),
+            e => Failure::Io(io::Error::other(e)),
+        }
+    }
+}
+
+impl Failure {
+    /// Why the session closes, the failure having happened during `op`.
+    pub(crate) fn into_reason(self, op: IoOp) -> CloseReason {
+        match self {
+            Failure::Io(e) => CloseReason::io(op, &e),
+            f => CloseReason::TlsFailed(f.into_tls()),
+        }
+    }
+
+    /// The failure as a TLS failure (it happened during the handshake).
+    pub(crate) fn into_tls(self) -> TlsFailure {
+        match self {
+            Failure::Io(e) => TlsFailure::handshake_io(&e),
+            Failure::Tls(e) => e.into(),
+            Failure::Setup(f) => f,
+        }
     }
 }
 
@@ -165,14 +203,8 @@ impl Transport {
         leftover: &[u8],
     ) -> Result<(), Failure> {
         let mut conn: rustls::Connection = match role {
-            TlsRole::Client => ctx
-                .client(server_name)
-                .map_err(|e| Failure::Io(io::Error::other(e.to_string())))?
-                .into(),
-            TlsRole::Server => ctx
-                .server()
-                .map_err(|e| Failure::Io(io::Error::other(e.to_string())))?
-                .into(),
+            TlsRole::Client => ctx.client(server_name)?.into(),
+            TlsRole::Server => ctx.server()?.into(),
         };
         conn.set_buffer_limit(Some(TLS_BUFFER));
         let mut rest = leftover;
@@ -428,5 +460,40 @@ fn flush_tls(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::AlertDescription;
+
+    #[test]
+    fn a_tls_error_rustls_reports_as_io_stays_a_tls_failure() {
+        // rustls answers a write after a received alert with InvalidData wrapping it.
+        let alert = rustls::Error::AlertReceived(AlertDescription::UnknownCA);
+        let e = io::Error::new(io::ErrorKind::InvalidData, alert);
+        assert_eq!(
+            Failure::from(e).into_reason(IoOp::Write),
+            CloseReason::TlsFailed(TlsFailure::AlertReceived(AlertDescription::UnknownCA))
+        );
+        let e = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert!(matches!(
+            Failure::from(e).into_reason(IoOp::Read),
+            CloseReason::Io {
+                op: IoOp::Read,
+                kind: io::ErrorKind::ConnectionReset,
+                ..
+            }
+        ));
+        // During the handshake a socket failure is a TLS failure.
+        let e = io::Error::from(io::ErrorKind::UnexpectedEof);
+        assert!(matches!(
+            Failure::from(e).into_tls(),
+            TlsFailure::HandshakeIo {
+                kind: io::ErrorKind::UnexpectedEof,
+                ..
+            }
+        ));
     }
 }

@@ -39,6 +39,9 @@ mod tests;
 
 pub use context::{TlsContext, TlsSettings, TlsVersion};
 pub use identity::{authenticate_host, authenticate_node, Authn, PeerIdentity};
+/// The rustls types [`TlsFailure`](super::TlsFailure) carries, so callers can match
+/// them without depending on rustls themselves.
+pub use rustls::{AlertDescription, CertificateError, PeerIncompatible};
 
 /// Errors from TLS configuration, certificate handling and handshakes.
 #[derive(Debug, thiserror::Error)]

@@ -168,11 +168,17 @@ fn an_inconsistent_source_is_reported_and_changes_nothing() {
     // Fewer bytes than announced, or more.
     assert_eq!(
         a.transmit(&[(id, &[1; 8], true)]),
-        source_error(UsageError::LengthMismatch)
+        source_error(UsageError::LengthMismatch {
+            announced: 10,
+            yielded: 8
+        })
     );
     assert_eq!(
         a.transmit(&[(id, &[1; 12], false)]),
-        source_error(UsageError::LengthMismatch)
+        source_error(UsageError::LengthMismatch {
+            announced: 10,
+            yielded: 12
+        })
     );
     // Nothing was registered: the transfer has not started and can be dropped.
     assert_eq!(a.s.current_outgoing(), Some(id));

@@ -1,0 +1,372 @@
+//! `proto tcpcl send`: connect, send each file (or stdin) as one bundle, and succeed
+//! only when every byte was acknowledged.
+
+use super::args::SendArgs;
+use super::explain::{describe_session, describe_tls, explain_close, explain_connect, refuse_text};
+use super::{new_agent, usage_error};
+use crate::addr::with_default_port;
+use crate::config_file::{host_port, Command as ConfigFor};
+use crate::progress;
+use anyhow::{anyhow, bail, Context, Result};
+use crossbeam_channel::Receiver;
+use proto_net::tcpcl::{
+    Agent, CloseReason, ConnectOptions, Direction, Error as AgentError, Event, SessTermReason,
+    SessionId, SessionParams, DEFAULT_PORT,
+};
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+enum Input {
+    File(PathBuf, File, u64),
+    Stdin,
+}
+
+pub(super) fn send(a: &SendArgs) -> Result<()> {
+    let mut cfg = a.agent.config(ConfigFor::Send)?;
+    // --to replaces init_connect; without it, init_connect must name exactly one peer.
+    let to_addr = match (&a.to, cfg.init_connect.as_slice()) {
+        (Some(to), _) => with_default_port(to, DEFAULT_PORT),
+        (None, [one]) => host_port(&one.address, one.port),
+        (None, []) => usage_error("--to ADDR is required: the configuration file has no init_connect"),
+        (None, many) => usage_error(&format!(
+            "--to ADDR is required: init_connect in the configuration file lists {} peers, and send connects to one",
+            many.len()
+        )),
+    };
+    if let Some(t) = a.connect_timeout {
+        cfg.connect_timeout = t;
+    }
+    if a.local_address.is_some() {
+        cfg.connect_local_address.clone_from(&a.local_address);
+    }
+    cfg.validate().context("invalid agent configuration")?;
+    if a.files.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        clap::Error::raw(
+            clap::error::ErrorKind::ArgumentConflict,
+            "`-` (stdin) can be given only once\n",
+        )
+        .exit();
+    }
+    // Every file must be readable before we connect.
+    let mut inputs = Vec::new();
+    for path in &a.files {
+        if path.as_os_str() == "-" {
+            inputs.push(Input::Stdin);
+            continue;
+        }
+        let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let meta = f
+            .metadata()
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if meta.is_dir() {
+            bail!("{} is a directory", path.display());
+        }
+        inputs.push(Input::File(path.clone(), f, meta.len()));
+    }
+    let connect_timeout = cfg.connect_timeout()?;
+    let contact_timeout = Duration::try_from_secs_f64(cfg.contact_timeout).unwrap_or_default();
+    let term_timeout = Duration::try_from_secs_f64(cfg.sess_term_timeout).unwrap_or_default();
+    let server_name = a.server_name.clone().or_else(|| host_of(&to_addr));
+    let agent = new_agent(cfg)?;
+    let events = agent.events();
+    let to = to_addr.as_str();
+    let session = agent
+        .connect_with(
+            to,
+            ConnectOptions {
+                timeout: Some(connect_timeout),
+                local_addr: None,
+                server_name: server_name.clone(),
+            },
+        )
+        .map_err(|e| explain_connect(e, to, connect_timeout))?;
+    let mut s = Sender {
+        agent: &agent,
+        events: &events,
+        id: session.id(),
+        to,
+        closed: None,
+        terminating: None,
+        server_name,
+    };
+    let params = s.wait_established(contact_timeout + Duration::from_secs(5))?;
+    log::info!("{}", describe_session(&params));
+    let ack_timeout = (a.ack_timeout > 0).then(|| Duration::from_secs(a.ack_timeout));
+    let result = (|| -> Result<()> {
+        for input in inputs {
+            let (name, len, tid) = match input {
+                Input::File(path, f, len) => {
+                    let name = path.display().to_string();
+                    if len > params.peer_transfer_mru {
+                        bail!(
+                            "{name} is {len} bytes, more than {to} accepts (its transfer MRU is {} bytes)",
+                            params.peer_transfer_mru
+                        );
+                    }
+                    let tid = session
+                        .send_reader(f, Some(len))
+                        .map_err(|e| s.explain_send(e, &name))?;
+                    (name, Some(len), tid)
+                }
+                Input::Stdin => {
+                    let name = "stdin".to_string();
+                    let tid = session
+                        .send_reader(std::io::stdin(), None)
+                        .map_err(|e| s.explain_send(e, &name))?;
+                    (name, None, tid)
+                }
+            };
+            let sent = s.wait_transfer(tid, len, &name, ack_timeout)?;
+            log::info!("{name}: {sent} bytes acknowledged by {to}");
+        }
+        Ok(())
+    })();
+    // Graceful end either way: SESS_TERM exchange, bounded.
+    let close = s.finish(term_timeout * 2 + Duration::from_secs(2));
+    result?;
+    match close {
+        Some(r) if r.is_graceful() => {}
+        Some(r) => eprintln!(
+            "warning: every bundle was acknowledged, but the session did not end cleanly: {}",
+            explain_close(&r, to)
+        ),
+        None => eprintln!(
+            "warning: every bundle was acknowledged, but {to} did not end the session in time"
+        ),
+    }
+    Ok(())
+}
+
+/// The host part of `HOST:PORT` / `[V6]:PORT` (the default TLS server name).
+fn host_of(to: &str) -> Option<String> {
+    if let Ok(sa) = to.parse::<SocketAddr>() {
+        return Some(sa.ip().to_string());
+    }
+    let (host, _) = to.rsplit_once(':')?;
+    Some(
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+    )
+}
+
+/// The active side's view of its one session.
+struct Sender<'a> {
+    agent: &'a Agent,
+    events: &'a Receiver<Event>,
+    id: SessionId,
+    to: &'a str,
+    closed: Option<CloseReason>,
+    terminating: Option<(SessTermReason, bool)>,
+    server_name: Option<String>,
+}
+
+impl Sender<'_> {
+    /// Next event of our session; `None` on timeout.
+    fn next(&mut self, timeout: Option<Duration>) -> Result<Option<Event>> {
+        loop {
+            let ev = match timeout {
+                Some(t) => match self.events.recv_timeout(t) {
+                    Ok(ev) => ev,
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => return Ok(None),
+                    Err(_) => bail!("the agent stopped unexpectedly"),
+                },
+                None => self
+                    .events
+                    .recv()
+                    .map_err(|_| anyhow!("the agent stopped unexpectedly"))?,
+            };
+            if ev.session() != Some(self.id) {
+                continue;
+            }
+            match &ev {
+                Event::SessionClosed { reason, .. } => self.closed = Some(reason.clone()),
+                Event::SessionTerminating {
+                    reason, by_peer, ..
+                } => self.terminating = Some((*reason, *by_peer)),
+                Event::TlsEstablished { info, .. } => log::info!("{}", describe_tls(info)),
+                _ => {}
+            }
+            return Ok(Some(ev));
+        }
+    }
+
+    fn wait_established(&mut self, limit: Duration) -> Result<SessionParams> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next(Some(left))? {
+                Some(Event::SessionEstablished { params, .. }) => return Ok(params),
+                Some(Event::SessionClosed { reason, .. }) => {
+                    bail!("{}", self.explain(&reason))
+                }
+                Some(_) => {}
+                None => bail!(
+                    "timed out: {} did not complete the session setup within {} s",
+                    self.to,
+                    limit.as_secs()
+                ),
+            }
+        }
+    }
+
+    /// Waits until transfer `tid` is acknowledged in full; returns its length.
+    fn wait_transfer(
+        &mut self,
+        tid: u64,
+        len: Option<u64>,
+        name: &str,
+        ack_timeout: Option<Duration>,
+    ) -> Result<u64> {
+        let bar = progress::bar(len, name);
+        let mut acked = 0;
+        loop {
+            let ev = match self.next(ack_timeout)? {
+                Some(ev) => ev,
+                None => {
+                    bar.abandon();
+                    bail!(
+                        "timed out: {} acknowledged nothing of {name} for {} s ({acked} bytes acknowledged)",
+                        self.to,
+                        ack_timeout.unwrap_or_default().as_secs()
+                    );
+                }
+            };
+            match ev {
+                Event::TransferProgress {
+                    direction: Direction::Outgoing,
+                    transfer_id,
+                    bytes,
+                    ..
+                } if transfer_id == tid => {
+                    acked = bytes;
+                    bar.set_position(bytes);
+                }
+                Event::TransferFinished {
+                    direction: Direction::Outgoing,
+                    transfer_id,
+                    len: total,
+                    ..
+                } if transfer_id == tid => {
+                    bar.set_position(total);
+                    bar.finish();
+                    if let Some(l) = len {
+                        if l != total {
+                            bail!("{name}: {total} bytes were acknowledged, but the file has {l}");
+                        }
+                    }
+                    return Ok(total);
+                }
+                Event::TransferRefused {
+                    direction: Direction::Outgoing,
+                    transfer_id,
+                    reason,
+                    ..
+                } if transfer_id == tid => {
+                    bar.abandon();
+                    bail!(
+                        "{} refused {name} after {acked} bytes (XFER_REFUSE reason: {})",
+                        self.to,
+                        refuse_text(reason)
+                    );
+                }
+                Event::TransferCancelled {
+                    direction: Direction::Outgoing,
+                    transfer_id,
+                    ..
+                } if transfer_id == tid => {
+                    bar.abandon();
+                    let why = self.why_over();
+                    bail!("{name} was not delivered ({acked} bytes acknowledged): {why}");
+                }
+                Event::SessionClosed { reason, .. } => {
+                    bar.abandon();
+                    let why = self.explain(&reason);
+                    bail!("{name} was not delivered ({acked} bytes acknowledged): {why}");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Why the session is over (or ending): waits briefly for the close reason.
+    fn why_over(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while self.closed.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || !matches!(self.next(Some(left)), Ok(Some(_))) {
+                break;
+            }
+        }
+        match (&self.closed, self.terminating) {
+            (Some(r), _) => self.explain(&r.clone()),
+            (None, Some((reason, true))) => {
+                format!(
+                    "{} ended the session (SESS_TERM reason: {reason:#})",
+                    self.to
+                )
+            }
+            _ => format!("the session with {} is ending", self.to),
+        }
+    }
+
+    fn explain_send(&mut self, e: AgentError, name: &str) -> anyhow::Error {
+        match e {
+            AgentError::TooLarge { len, mru } => anyhow!(
+                "{name} is {len} bytes, more than {} accepts (its transfer MRU is {mru} bytes)",
+                self.to
+            ),
+            AgentError::SessionClosed | AgentError::Terminating => {
+                anyhow!("{name} was not sent: {}", self.why_over())
+            }
+            e => anyhow!("{name} was not sent: {e}"),
+        }
+    }
+
+    /// Graceful shutdown; returns how the session closed, if it did in time.
+    fn finish(&mut self, limit: Duration) -> Option<CloseReason> {
+        if self.closed.is_none() {
+            self.agent.shutdown();
+            let deadline = Instant::now() + limit;
+            while self.closed.is_none() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() || !matches!(self.next(Some(left)), Ok(Some(_))) {
+                    break;
+                }
+            }
+        }
+        self.closed.clone()
+    }
+
+    fn explain(&self, r: &CloseReason) -> String {
+        match r {
+            CloseReason::HostNotAuthenticated => format!(
+                "TLS host authentication failed: the certificate of {} does not name {} (DNS-ID/IPADDR-ID) and --require-host-authn is set",
+                self.to,
+                self.server_name.as_deref().unwrap_or("the host")
+            ),
+            _ => explain_close(r, self.to),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_name_defaults_to_the_host() {
+        assert_eq!(host_of("127.0.0.1:4556").as_deref(), Some("127.0.0.1"));
+        assert_eq!(host_of("[::1]:4556").as_deref(), Some("::1"));
+        assert_eq!(
+            host_of("peer.example:4556").as_deref(),
+            Some("peer.example")
+        );
+        assert_eq!(
+            with_default_port("peer.example", DEFAULT_PORT),
+            "peer.example:4556"
+        );
+    }
+}
