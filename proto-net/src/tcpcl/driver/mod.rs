@@ -193,6 +193,7 @@ impl Driver {
                 self.core.handle_timeout(now);
             }
             self.drain_events(&mut None);
+            self.start_replies();
             self.check_drain(now);
             self.transmit(now);
             self.advance_tls(now);
@@ -271,12 +272,18 @@ impl Driver {
                 }
             }
         }
+        self.start_replies();
+        self.answer_parked();
+    }
+
+    /// Registers the bundles a handler sent, so they go out in this turn's output
+    /// (with the acknowledgement of what the handler answered, in one write).
+    fn start_replies(&mut self) {
         for source in std::mem::take(&mut self.report.replies) {
             if let Err(e) = self.start_send(source) {
                 log::debug!("{}: a handler's reply was not sent: {e}", self.id);
             }
         }
-        self.answer_parked();
     }
 
     /// Registers parked send requests while the core has room (backpressure on
@@ -370,6 +377,11 @@ impl Driver {
         }
         match self.io.read(spare) {
             Ok(Read_::Data(n)) => {
+                if n < room && self.io.tls().is_none() {
+                    // A short plaintext read emptied the socket: the next read would
+                    // only say WouldBlock. (Under TLS, rustls may still hold input.)
+                    self.readable = false;
+                }
                 self.rx.filled(n, room);
                 self.feed(now);
             }
