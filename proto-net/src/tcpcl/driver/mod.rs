@@ -34,6 +34,7 @@
 
 mod incoming;
 mod outgoing;
+mod reader;
 pub(crate) mod rxbuf;
 mod transport;
 
@@ -194,6 +195,8 @@ impl Driver {
             }
             self.drain_events(&mut None);
             self.start_replies();
+            // Transfers that finished this turn make room for parked sends.
+            self.answer_parked();
             self.check_drain(now);
             self.transmit(now);
             self.advance_tls(now);
@@ -228,6 +231,16 @@ impl Driver {
             deadline = Some(deadline.map_or(retry, |d| d.min(retry)));
         }
         let write = !self.out.is_empty() || self.io.tls_pending();
+        if !self.rx.is_empty()
+            && self.out.is_empty()
+            && self.closed.is_none()
+            && self.tls_start.is_none()
+            && !self.report.is_backlogged()
+        {
+            // Input is waiting that the core paused on (its queues were full); they
+            // were drained into the output, which is written, so it can go on now.
+            deadline = Some(now);
+        }
         if read && self.readable {
             // The last read did not end in WouldBlock: input may be buffered above the
             // socket (in rustls, or raw bytes not yet fed to it), which `ppoll` cannot

@@ -5,27 +5,30 @@
 //!   them;
 //! - a file: read on the session thread, one segment at a time (regular files do not
 //!   block for long);
-//! - any other reader: read on a helper thread (spawned when its bundle becomes the
-//!   current one, at most one per session) into a queue of two chunks; the helper
-//!   wakes the session when a chunk is ready, so a reader that blocks never stalls
-//!   acknowledgements or timers.
+//! - any other reader: read by the session's reader helper ([`super::reader`]) into a
+//!   queue of two chunks; the helper wakes the session when a chunk is ready, so a
+//!   reader that blocks never stalls acknowledgements or timers.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
 use proto_core::tcpcl::Ready;
 
 use super::super::close::SourceFailure;
 use super::super::shared::Source;
 use super::super::wake::Waker;
+use super::reader::{Msg, ReaderHelper};
 use super::transport::Payload;
 
 /// Bytes a helper reads into one chunk.
 const CHUNK_MIN: usize = 16 << 10;
-const CHUNK_MAX: usize = 1 << 20;
+/// At most 32 KiB: a session holds about three chunks, and 200 busy sessions must fit
+/// in tens of MiB.
+const CHUNK_MAX: usize = 32 << 10;
+/// Largest file-read buffer kept for the next segment.
+const FILE_BUF_MAX: usize = 4 << 20;
 
 /// A chunk from a reader helper.
 struct Chunk {
@@ -44,9 +47,8 @@ enum From {
         reader: Option<Box<dyn Read + Send>>,
         len: Option<u64>,
     },
+    /// Handed to the reader helper; the chunk being sent from.
     Helper {
-        rx: Receiver<io::Result<(Vec<u8>, bool)>>,
-        back: Sender<Vec<u8>>,
         front: Option<Chunk>,
     },
 }
@@ -82,7 +84,9 @@ pub(crate) struct Outgoing {
     chunk: usize,
     /// A buffer for file reads, reused when the transport is done with it.
     spare: Option<Vec<u8>>,
-    /// A reader helper failed (reported at the next chance).
+    /// The session's reader helper, once a reader bundle needed it.
+    helper: Option<ReaderHelper>,
+    /// A reader failed (reported at the next chance).
     pub(crate) failed: Option<SourceError>,
 }
 
@@ -96,6 +100,7 @@ impl Outgoing {
             waker,
             chunk,
             spare: None,
+            helper: None,
             failed: None,
         }
     }
@@ -121,6 +126,9 @@ impl Outgoing {
 
     /// Forgets transfer `tid` (finished, refused or cancelled).
     pub(crate) fn remove(&mut self, tid: u64) {
+        if let Some(h) = &self.helper {
+            h.cancel(tid);
+        }
         self.bundles.retain(|b| b.tid != tid);
     }
 
@@ -135,10 +143,15 @@ impl Outgoing {
 
     /// A payload buffer the transport has finished with.
     pub(crate) fn recycle(&mut self, buf: Arc<Vec<u8>>) {
-        if let Ok(v) = Arc::try_unwrap(buf) {
-            if v.capacity() <= CHUNK_MAX && self.spare.is_none() {
-                self.spare = Some(v);
-            }
+        let Ok(v) = Arc::try_unwrap(buf) else {
+            return;
+        };
+        if v.capacity() > FILE_BUF_MAX {
+            return;
+        }
+        match &self.helper {
+            Some(h) if self.spare.is_some() => h.recycle(v),
+            _ => self.spare = Some(v),
         }
     }
 
@@ -156,8 +169,6 @@ impl Outgoing {
             available: 0,
             complete: false,
         };
-        let chunk = self.chunk;
-        let waker = &self.waker;
         let Some(b) = self.bundles.iter_mut().find(|b| b.tid == tid) else {
             return NOTHING;
         };
@@ -165,7 +176,20 @@ impl Outgoing {
             let Some(r) = reader.take() else {
                 return NOTHING;
             };
-            b.from = spawn_helper(r, *len, chunk, waker.clone());
+            let len = *len;
+            if self.helper.is_none() {
+                match ReaderHelper::spawn(self.waker.clone(), self.chunk) {
+                    Ok(h) => self.helper = Some(h),
+                    Err(e) => {
+                        self.failed = Some(SourceError::read(tid, &e));
+                        return NOTHING;
+                    }
+                }
+            }
+            if let Some(h) = &self.helper {
+                h.start(tid, r, len);
+            }
+            b.from = From::Helper { front: None };
         }
         let offset = b.sent;
         match &mut b.from {
@@ -178,36 +202,34 @@ impl Outgoing {
                 complete: true,
             },
             From::Reader { .. } => NOTHING,
-            From::Helper { rx, back, front } => {
+            From::Helper { front } => {
+                let Some(h) = &self.helper else {
+                    return NOTHING;
+                };
                 if front
                     .as_ref()
                     .is_some_and(|c| c.pos >= c.buf.len() && !c.last)
                 {
                     if let Some(c) = front.take() {
                         if let Ok(v) = Arc::try_unwrap(c.buf) {
-                            let _ = back.try_send(v);
+                            h.recycle(v);
                         }
                     }
                 }
                 if front.is_none() {
-                    match rx.try_recv() {
-                        Ok(Ok((buf, last))) => {
+                    match h.next(tid) {
+                        Some(Msg::Chunk { buf, last, .. }) => {
                             *front = Some(Chunk {
                                 buf: Arc::new(buf),
                                 pos: 0,
                                 last,
                             })
                         }
-                        Ok(Err(error)) => {
+                        Some(Msg::Failed { error, .. }) => {
                             self.failed = Some(SourceError::read(tid, &error));
                             return NOTHING;
                         }
-                        Err(TryRecvError::Empty) => return NOTHING,
-                        Err(TryRecvError::Disconnected) => {
-                            let e = io::Error::other("the bundle reader's thread ended");
-                            self.failed = Some(SourceError::read(tid, &e));
-                            return NOTHING;
-                        }
+                        None => return NOTHING,
                     }
                 }
                 match front {
@@ -276,79 +298,5 @@ impl Outgoing {
                 "the bundle reader has no data ready",
             ))),
         }
-    }
-}
-
-/// Starts the helper thread reading `reader` into chunks.
-fn spawn_helper(
-    mut reader: Box<dyn Read + Send>,
-    len: Option<u64>,
-    chunk: usize,
-    waker: Arc<Waker>,
-) -> From {
-    let (tx, rx) = bounded::<io::Result<(Vec<u8>, bool)>>(2);
-    let (back, recycled) = bounded::<Vec<u8>>(2);
-    let w = waker.clone();
-    let spawned = std::thread::Builder::new()
-        .name("tcpcl-source".into())
-        .stack_size(64 << 10)
-        .spawn(move || {
-            let mut left = len;
-            loop {
-                let want = left.map_or(chunk, |l| chunk.min(usize::try_from(l).unwrap_or(chunk)));
-                let mut buf = recycled.try_recv().unwrap_or_default();
-                buf.clear();
-                buf.resize(want, 0);
-                let mut got = 0;
-                let mut eof = false;
-                // Fill the chunk, but hand over what a slow stream gave as soon as a
-                // read returns less than asked (a pipe delivers in bursts).
-                while got < want {
-                    match reader.read(&mut buf[got..]) {
-                        Ok(0) => {
-                            eof = true;
-                            break;
-                        }
-                        Ok(n) => {
-                            got += n;
-                            if got < want && n < 4096 {
-                                break;
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            w.wake();
-                            return;
-                        }
-                    }
-                }
-                buf.truncate(got);
-                if let Some(l) = &mut left {
-                    *l -= got as u64;
-                }
-                let last = eof || left == Some(0);
-                if tx.send(Ok((buf, last))).is_err() {
-                    return;
-                }
-                w.wake();
-                if last {
-                    return;
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        let (tx, rx) = bounded(1);
-        let _ = tx.send(Err(e));
-        return From::Helper {
-            rx,
-            back,
-            front: None,
-        };
-    }
-    From::Helper {
-        rx,
-        back,
-        front: None,
     }
 }

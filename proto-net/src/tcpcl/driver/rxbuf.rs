@@ -17,7 +17,7 @@ pub(crate) const FREE: usize = 64 << 10;
 /// Largest size.
 const MAX: usize = 256 << 10;
 /// An agent's budget for input-buffer bytes beyond [`FREE`], all sessions together.
-pub(crate) const BUDGET: usize = 16 << 20;
+pub(crate) const BUDGET: usize = 4 << 20;
 /// Consecutive small reads (under a quarter of the free space) before halving.
 const SHRINK_AFTER: u32 = 16;
 
