@@ -493,12 +493,18 @@ impl Driver {
             if self.io.is_handshaking() || budget == 0 {
                 return;
             }
+            let transfers = self.core.outgoing_count();
             budget = budget.saturating_sub(self.stage(now));
             if let Some(e) = self.outgoing.failed.take() {
                 self.source_failed(e);
             }
             self.drain_events(&mut None);
             if self.out.is_empty() {
+                // A transfer whose source failed was dropped: the next one may go now,
+                // and nothing else would wake the session for it.
+                if self.core.outgoing_count() < transfers && self.closed.is_none() {
+                    continue;
+                }
                 return;
             }
         }
