@@ -168,6 +168,13 @@ impl Driver {
 
     /// Runs the session to its end (on the session's own thread).
     pub(crate) fn run(mut self) {
+        // First, so it precedes every event of the session, and on this thread, where
+        // the handler runs for all of them.
+        self.report.emit(Event::SessionOpened {
+            session: self.id,
+            peer: self.shared.peer_addr,
+            side: self.shared.side,
+        });
         let sleeper = match Sleeper::bind(self.shared.waker.clone()) {
             Ok(s) => Some(s),
             Err(e) => {
