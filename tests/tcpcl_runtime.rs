@@ -157,9 +157,11 @@ fn a_stalled_consumer_still_sends_keepalives() -> Result<()> {
         keepalives.len() >= 3,
         "KEEPALIVEs at {keepalives:?} in 4.5 s with keepalive 1 s"
     );
-    let gaps = keepalives.windows(2).map(|w| w[1] - w[0]);
     ensure!(
-        gaps.clone().all(|g| g < Duration::from_millis(1600)),
+        // No gap as long as the peer's receive-idle limit (twice the keepalive).
+        keepalives
+            .windows(2)
+            .all(|w| w[1] - w[0] < Duration::from_secs(2)),
         "KEEPALIVEs at {keepalives:?}"
     );
     ensure!(
@@ -188,23 +190,24 @@ fn a_stalled_consumer_still_sends_keepalives() -> Result<()> {
 
 /// The runtime puts on the wire exactly the segments the core's policy yields in the
 /// pair harness (same IDs, flags, Transfer Length items and sizes, in the same order)
-/// for bundles of 0, 1, MRU, MRU+1, 3·MRU+7 and 200·MRU+3 bytes submitted back to
+/// for bundles of 0, 1, MRU, MRU+1, 3·MRU+7 and 5000·MRU+3 bytes submitted back to
 /// back, while it also acknowledges 40 segments of the peer's: every XFER_ACK comes
-/// between segments, never inside one. The peer's small receive window (4 KiB against
-/// 16 segments in flight) makes the agent's writes partial.
+/// between segments, never inside one. The peer's segments arrive while the agent's
+/// output is stuck in the middle of a segment: 5 MB do not fit in the socket buffers
+/// (about 3 MB on loopback against a 4 KiB receive window) of a peer that does not
+/// read yet.
 #[test]
 fn the_runtime_sends_what_the_core_policy_and_pair_harness_send() -> Result<()> {
     let _g = shared();
     const MRU: u64 = 1000;
     const PEER_SEGMENTS: u64 = 40;
-    let sizes = [0, 1, MRU, MRU + 1, 3 * MRU + 7, 200 * MRU + 3];
+    let sizes = [0, 1, MRU, MRU + 1, 3 * MRU + 7, 5000 * MRU + 3];
     let data: Vec<Vec<u8>> = sizes
         .iter()
         .enumerate()
         .map(|(i, &n)| pattern(n as usize, i as u8))
         .collect();
-    let mut cfg = config("dtn://agent/");
-    cfg.max_pending_acks = 16;
+    let cfg = config("dtn://agent/");
     let expected = harness_segments(cfg.session_config(false)?, MRU, &data)?;
     // The harness is not vacuous: START/END and the MRU split as RFC 9174 says.
     let mut by_hand = Vec::new();
@@ -233,11 +236,18 @@ fn the_runtime_sends_what_the_core_policy_and_pair_harness_send() -> Result<()> 
     for d in &data {
         h.send_bytes(d.clone())?;
     }
+    // The agent fills the socket buffers and blocks half-way through a segment; then
+    // our bundle arrives and its acks wait for the agent's output.
+    std::thread::sleep(Duration::from_millis(100));
+    for k in 0..PEER_SEGMENTS {
+        let flags = if k == 0 { START } else { 0 } | if k + 1 == PEER_SEGMENTS { END } else { 0 };
+        raw.send(&segment(flags, 0, &[k as u8; 100]))?;
+    }
+    std::thread::sleep(Duration::from_millis(100));
 
     let mut got: Vec<SegmentRecord> = Vec::new();
     let mut offsets = BTreeMap::new();
     let mut acks = Vec::new();
-    let mut ours_sent = 0;
     // Acks that arrived while the agent was still in the middle of its transfers.
     let mut acks_between_segments = 0;
     while got.len() < expected.len() || (acks.len() as u64) < PEER_SEGMENTS {
@@ -261,16 +271,6 @@ fn the_runtime_sends_what_the_core_policy_and_pair_harness_send() -> Result<()> 
                     "transfer {tid} at {at}: payload differs from the bundle"
                 );
                 *at += payload.len();
-                // One of our segments with each of the agent's first ones, so the
-                // agent has acks to queue while its segments go out (partially, into
-                // our small window).
-                if ours_sent < PEER_SEGMENTS {
-                    let k = ours_sent;
-                    let flags = if k == 0 { START } else { 0 }
-                        | if k + 1 == PEER_SEGMENTS { END } else { 0 };
-                    raw.send(&segment(flags, 0, &[k as u8; 100]))?;
-                    ours_sent += 1;
-                }
                 raw.send(&xfer_ack(flags, tid, *at as u64))?;
                 got.push((tid, flags, ext, payload.len()));
             }
@@ -283,12 +283,22 @@ fn the_runtime_sends_what_the_core_policy_and_pair_harness_send() -> Result<()> 
             other => bail!("unexpected {other:?}"),
         }
     }
-    assert!(
-        got == expected,
-        "runtime segments differ from the core's policy:\n runtime {:?}\n harness {:?}",
-        got.iter().map(|s| (s.0, s.1, s.3)).collect::<Vec<_>>(),
-        shape
-    );
+    if let Some(i) = (0..got.len().max(expected.len())).find(|&i| got.get(i) != expected.get(i)) {
+        let around = |v: &[SegmentRecord]| -> Vec<(u64, u8, usize)> {
+            v.iter()
+                .skip(i.saturating_sub(2))
+                .take(5)
+                .map(|s| (s.0, s.1, s.3))
+                .collect()
+        };
+        bail!(
+            "segment {i} of the runtime differs from the core's policy (transfer, flags, \
+             length from {}):\n runtime {:?}\n harness {:?}",
+            i.saturating_sub(2),
+            around(&got),
+            around(&expected)
+        );
+    }
     let want_acks: Vec<u64> = (1..=PEER_SEGMENTS).map(|k| k * 100).collect();
     assert_eq!(acks, want_acks);
     h.wait_sent(T)?;
