@@ -186,6 +186,48 @@ fn a_stalled_consumer_still_sends_keepalives() -> Result<()> {
     Ok(())
 }
 
+/// A full event channel (shared by all sessions of an agent) pauses the reading of
+/// established sessions only: a new session still completes its contact and SESS_INIT
+/// exchange instead of dying of its contact timeout, and its events follow once the
+/// application reads.
+#[test]
+fn a_full_event_channel_does_not_keep_new_sessions_from_establishing() -> Result<()> {
+    let _g = shared();
+    let mut rx_cfg = config("dtn://rx/");
+    rx_cfg.event_capacity = 2;
+    rx_cfg.contact_timeout = 1.0;
+    let p = pair_with(rx_cfg, config("dtn://tx/"))?;
+    let first = any_session(&p.rx)?;
+    ensure!(
+        first.wait_established(Duration::from_secs(3)).is_ok(),
+        "the first session"
+    );
+    // The channel is full now; nobody reads it.
+    let second = p.tx.connect(p.rx.listen_addrs()[0])?;
+    second
+        .wait_established(Duration::from_secs(3))
+        .context("a session opened while the channel is full never got the peer's SESS_INIT")?;
+    // Past the contact timeout, both ends are up.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(second.state(), State::Established);
+    for h in p.rx.session_handles() {
+        assert_eq!(h.state(), State::Established, "{}", h.id());
+    }
+    let established = |events: &[Event]| {
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::SessionEstablished { .. }))
+            .count()
+    };
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + T;
+    while established(&seen) < 2 {
+        seen.push(p.rx_events.recv_deadline(deadline).context("events")?);
+    }
+    no_close(&seen, "listener")?;
+    Ok(())
+}
+
 // ----- 2. one send policy ----------------------------------------------------------------
 
 /// The runtime puts on the wire exactly the segments the core's policy yields in the
