@@ -218,7 +218,7 @@ impl Driver {
         let mut deadline = self.core.poll_timeout();
         let mut read = self.wants_input() || self.io.is_handshaking();
         if self.report.is_backlogged() {
-            read = false;
+            read &= !self.paused_for_events();
             let retry = now + BACKLOG_RETRY;
             deadline = Some(deadline.map_or(retry, |d| d.min(retry)));
         }
@@ -241,7 +241,16 @@ impl Driver {
             && self.closed.is_none()
             && self.tls_start.is_none()
             && self.rx.is_empty()
-            && !self.report.is_backlogged()
+            && !self.paused_for_events()
+    }
+
+    /// Input waits while the application's event channel is full — once the session
+    /// is established. The contact and SESS_INIT exchange goes on (it adds a few
+    /// events at most), or a session opened while the agent's shared channel is full
+    /// would die of its contact timeout.
+    fn paused_for_events(&self) -> bool {
+        self.report.is_backlogged()
+            && matches!(self.core.state(), State::Established | State::Ending)
     }
 
     // ----- commands ------------------------------------------------------------------
@@ -379,7 +388,7 @@ impl Driver {
     /// Feeds pending input to the core until it is consumed or the core pauses.
     fn feed(&mut self, now: Instant) {
         let mut rx = std::mem::replace(&mut self.rx, RxBuf::new(self.budget.clone()));
-        while !self.report.is_backlogged() && self.closed.is_none() {
+        while !self.paused_for_events() && self.closed.is_none() {
             let input = self.core.handle_input(now, rx.pending());
             let consumed = input.consumed;
             let mut data = input.data;
