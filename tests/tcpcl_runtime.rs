@@ -1,34 +1,20 @@
 //! The TCPCL runtime's design promises (issue 10), over real loopback sockets: a
 //! stalled event consumer never kills a session, the wire order is the core's send
 //! policy (the pair harness and the runtime agree), a blocking `Read` source never
-//! stalls acks or keepalives, 1,200 sessions cost one thread each, and a handler
-//! answers bundles from the session thread.
-//!
-//! The many-session test counts this process's threads, so it runs alone: every
-//! test holds [`EXCLUSIVE`], shared by all but that one.
+//! stalls acks or keepalives, and a handler answers bundles from the session thread.
+//! (Thousands of sessions, one thread each: `tcpcl_many.rs`, alone in its binary.)
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use crossbeam_channel::Receiver;
-use proto_net::tcpcl::{
-    Agent, CloseReason, Direction, Event, ReceivedBundle, SessionHandle, SessionId, State,
-};
-use proto_tests::procfs::{fd_limit, proc_status, threads_settle_to};
+use proto_net::tcpcl::{Agent, CloseReason, Direction, Event, ReceivedBundle, State};
 use proto_tests::tcpcl::{
     any_session, bundles, config, drain, no_close, pair_with, pattern, wait_event, Fails, Gated, T,
 };
 use proto_tests::tcpcl_policy::{harness_segments, SegmentRecord};
 use proto_tests::tcpcl_wire::{segment, xfer_ack, Msg, RawPeer, END, KEEPALIVE, START};
-
-static EXCLUSIVE: RwLock<()> = RwLock::new(());
-
-/// Shared use of the process (every test but the thread-counting one).
-fn shared() -> RwLockReadGuard<'static, ()> {
-    EXCLUSIVE.read().unwrap_or_else(|p| p.into_inner())
-}
 
 // ----- 1. a slow or stalled event consumer ---------------------------------------------
 
@@ -38,7 +24,6 @@ fn shared() -> RwLockReadGuard<'static, ()> {
 /// once the application reads, every bundle arrives once, intact, in order.
 #[test]
 fn a_stalled_event_consumer_holds_back_the_peer_without_timing_out() -> Result<()> {
-    let _g = shared();
     const N: usize = 32;
     const LEN: usize = 512 << 10;
     let mut rx_cfg = config("dtn://rx/");
@@ -119,7 +104,6 @@ fn a_stalled_event_consumer_holds_back_the_peer_without_timing_out() -> Result<(
 /// bundles once the application reads.
 #[test]
 fn a_stalled_consumer_still_sends_keepalives() -> Result<()> {
-    let _g = shared();
     let mut cfg = config("dtn://rx/");
     cfg.event_capacity = 4;
     cfg.keepalive_time = 1;
@@ -192,7 +176,6 @@ fn a_stalled_consumer_still_sends_keepalives() -> Result<()> {
 /// application reads.
 #[test]
 fn a_full_event_channel_does_not_keep_new_sessions_from_establishing() -> Result<()> {
-    let _g = shared();
     let mut rx_cfg = config("dtn://rx/");
     rx_cfg.event_capacity = 2;
     rx_cfg.contact_timeout = 1.0;
@@ -240,7 +223,6 @@ fn a_full_event_channel_does_not_keep_new_sessions_from_establishing() -> Result
 /// read yet.
 #[test]
 fn the_runtime_sends_what_the_core_policy_and_pair_harness_send() -> Result<()> {
-    let _g = shared();
     const MRU: u64 = 1000;
     const PEER_SEGMENTS: u64 = 40;
     let sizes = [0, 1, MRU, MRU + 1, 3 * MRU + 7, 5000 * MRU + 3];
@@ -362,7 +344,6 @@ fn the_runtime_sends_what_the_core_policy_and_pair_harness_send() -> Result<()> 
 /// unblocks, its bundle completes intact.
 #[test]
 fn a_blocked_reader_stalls_neither_acks_nor_keepalives() -> Result<()> {
-    let _g = shared();
     let mut a_cfg = config("dtn://a/");
     a_cfg.keepalive_time = 1;
     let mut b_cfg = config("dtn://b/");
@@ -422,7 +403,6 @@ fn a_blocked_reader_stalls_neither_acks_nor_keepalives() -> Result<()> {
 /// when the reader fails, so nothing but the failure itself wakes the session).
 #[test]
 fn a_reader_failing_before_its_first_byte_cancels_only_its_transfer() -> Result<()> {
-    let _g = shared();
     let p = pair_with(config("dtn://b/"), config("dtn://a/"))?;
     let bad = p.session.send_reader(
         Fails {
@@ -462,7 +442,6 @@ fn a_reader_failing_before_its_first_byte_cancels_only_its_transfer() -> Result<
 /// partial bundle.
 #[test]
 fn a_reader_failing_mid_transfer_closes_the_session_with_source_failed() -> Result<()> {
-    let _g = shared();
     let p = pair_with(config("dtn://b/"), config("dtn://a/"))?;
     // Fewer bytes than a page: the helper hands them over before reading on.
     let tid = p.session.send_reader(
@@ -492,116 +471,13 @@ fn a_reader_failing_mid_transfer_closes_the_session_with_source_failed() -> Resu
     Ok(())
 }
 
-// ----- 4. over a thousand sessions --------------------------------------------------------------
-
-/// 1,200 sessions between two agents in this process, all established at once, each
-/// carrying one bundle: one thread per session per side plus a few, and after the
-/// shutdown the threads are gone.
-#[test]
-fn twelve_hundred_concurrent_sessions_take_one_thread_each() -> Result<()> {
-    let _g = EXCLUSIVE.write().unwrap_or_else(|p| p.into_inner());
-    const N: usize = 1200;
-    let limit = fd_limit()?;
-    ensure!(
-        limit >= 2 * N as u64 + 256,
-        "the fd limit {limit} is too low for {N} sessions (2 descriptors each)"
-    );
-    let start = Instant::now();
-    // Threads of earlier tests may still be finishing; wait for them briefly.
-    // (This thread, libtest's main thread, and one waiting for the lock.)
-    let baseline = threads_settle_to(3, Duration::from_secs(2))?;
-    let mut lcfg = config("dtn://listener/");
-    lcfg.max_sessions = N + 10;
-    lcfg.event_capacity = 1 << 15;
-    let listener = Agent::new(lcfg)?;
-    let l_events = listener.events();
-    let addr = listener.listen("127.0.0.1:0")?;
-    let mut ccfg = config("dtn://client/");
-    ccfg.max_sessions = N + 10;
-    ccfg.event_capacity = 1 << 15;
-    let client = Agent::new(ccfg)?;
-    let c_events = client.events();
-    let handles: Vec<SessionHandle> = (0..N)
-        .map(|_| client.connect(addr))
-        .collect::<Result<_, _>>()?;
-    for h in &handles {
-        h.wait_established(T)?;
-    }
-    let connected = start.elapsed();
-    for (i, h) in handles.iter().enumerate() {
-        h.send_bytes(format!("bundle {i}").into_bytes())?;
-    }
-    for h in &handles {
-        h.wait_sent(T)?;
-    }
-    let got = bundles(&l_events, N, T)?;
-    let mut per_session: BTreeMap<SessionId, usize> = BTreeMap::new();
-    for (s, tid, b) in &got {
-        assert_eq!(*tid, 0);
-        let ReceivedBundle::Bytes(b) = b else {
-            bail!("expected bytes")
-        };
-        ensure!(b.starts_with(b"bundle "), "{b:?}");
-        *per_session.entry(*s).or_default() += 1;
-    }
-    assert_eq!(per_session.len(), N, "one bundle on every session");
-    assert_eq!(listener.sessions().len(), N);
-    assert_eq!(client.sessions().len(), N);
-    let peak = proc_status("Threads")?;
-    eprintln!(
-        "{N} sessions established in {connected:?}, bundles acknowledged at {:?}; threads: \
-         {baseline} before, {peak} with all sessions up",
-        start.elapsed()
-    );
-    ensure!(
-        peak >= baseline + 2 * N as u64,
-        "{peak} threads for {N} sessions per side: sessions were not all alive at once?"
-    );
-    ensure!(
-        peak <= 2 * N as u64 + 64 && peak <= baseline + 2 * N as u64 + 16,
-        "{peak} threads for {N} sessions per side (baseline {baseline})"
-    );
-
-    assert!(!client.shutdown(), "sessions are open");
-    ensure!(client.wait_stopped(T), "client shutdown");
-    ensure!(listener.wait_sessions_closed(T), "listener sessions");
-    listener.stop();
-    drop(handles);
-    let after = threads_settle_to(baseline + 2, Duration::from_secs(10))?;
-    eprintln!(
-        "threads after shutdown: {after}; total {:?}",
-        start.elapsed()
-    );
-    // Slack for a libtest thread that starts meanwhile and waits for the lock.
-    ensure!(
-        after <= baseline + 2,
-        "{after} threads left after shutdown (baseline {baseline})"
-    );
-    // Every session closed gracefully on both sides.
-    let closed = |events: &Receiver<Event>| {
-        drain(events)
-            .iter()
-            .filter(|e| matches!(e, Event::SessionClosed { reason, .. } if reason.is_graceful()))
-            .count()
-    };
-    assert_eq!(closed(&c_events), N);
-    assert_eq!(closed(&l_events), N);
-    ensure!(
-        start.elapsed() < Duration::from_secs(60),
-        "took {:?}",
-        start.elapsed()
-    );
-    Ok(())
-}
-
-// ----- 5. a handler on the session thread --------------------------------------------------
+// ----- 4. a handler on the session thread --------------------------------------------------
 
 /// A handler answers every bundle from the session thread (`Reply::send_bytes`): the
 /// peer gets each answer, and the handler sees the session's events on that one
 /// thread, in the same order as the event channel.
 #[test]
 fn a_handler_answers_bundles_on_the_session_thread() -> Result<()> {
-    let _g = shared();
     type Seen = Vec<(String, String)>;
     let seen: Arc<Mutex<Seen>> = Arc::default();
     let rx = Agent::new(config("dtn://rx/"))?;
