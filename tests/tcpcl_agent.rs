@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use crossbeam_channel::Receiver;
 use proto_core::tcpcl::{
     CloseReason as CoreClose, ContactFlags, ContactHeader, ExtensionItems, SessInit,
 };
@@ -17,167 +16,11 @@ use proto_net::tcpcl::{
     Agent, CloseReason, Config, Direction, Error, Event, ReceivedBundle, SessTermReason, SessionId,
     Sink, State, XferRefuseReason,
 };
+use proto_tests::tcpcl::{
+    any_session, bundles, config, gen_digest, pair, pair_with, pattern, wait_event, Gen, Hasher,
+    Pair, T,
+};
 use sha2::{Digest, Sha256};
-
-const T: Duration = Duration::from_secs(30);
-
-fn config(node: &str) -> Config {
-    let mut c = Config::with_node_id(node);
-    c.tls_enable = false;
-    c.contact_timeout = 5.0;
-    c.sess_term_timeout = 3.0;
-    c
-}
-
-/// A listening agent with its event channel, and a connected, established session.
-struct Pair {
-    rx: Agent,
-    rx_events: Receiver<Event>,
-    tx: Agent,
-    tx_events: Receiver<Event>,
-    session: proto_net::tcpcl::SessionHandle,
-}
-
-fn pair_with(rx_cfg: Config, tx_cfg: Config) -> Result<Pair> {
-    let rx = Agent::new(rx_cfg)?;
-    let rx_events = rx.events();
-    let addr = rx.listen("127.0.0.1:0")?;
-    let tx = Agent::new(tx_cfg)?;
-    let tx_events = tx.events();
-    let session = tx.connect(addr)?;
-    session.wait_established(T)?;
-    Ok(Pair {
-        rx,
-        rx_events,
-        tx,
-        tx_events,
-        session,
-    })
-}
-
-fn pair() -> Result<Pair> {
-    pair_with(config("dtn://rx/"), config("dtn://tx/"))
-}
-
-/// Waits for `n` BundleReceived events.
-fn bundles(
-    events: &Receiver<Event>,
-    n: usize,
-    within: Duration,
-) -> Result<Vec<(SessionId, u64, ReceivedBundle)>> {
-    let deadline = Instant::now() + within;
-    let mut got = Vec::new();
-    while got.len() < n {
-        let ev = events
-            .recv_deadline(deadline)
-            .with_context(|| format!("only {} of {n} bundles arrived", got.len()))?;
-        if let Event::BundleReceived {
-            session,
-            transfer_id,
-            bundle,
-            ..
-        } = ev
-        {
-            got.push((session, transfer_id, bundle));
-        }
-    }
-    Ok(got)
-}
-
-/// Waits for an event matching `f`.
-fn wait_event(
-    events: &Receiver<Event>,
-    within: Duration,
-    mut f: impl FnMut(&Event) -> bool,
-) -> Result<Event> {
-    let deadline = Instant::now() + within;
-    loop {
-        let ev = events
-            .recv_deadline(deadline)
-            .context("event did not arrive")?;
-        if f(&ev) {
-            return Ok(ev);
-        }
-    }
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| {
-            (i as u8)
-                .wrapping_mul(31)
-                .wrapping_add(seed ^ (i >> 8) as u8)
-        })
-        .collect()
-}
-
-/// A reader yielding `len` deterministic bytes without holding them.
-struct Gen {
-    left: u64,
-    state: u64,
-}
-
-impl Gen {
-    fn new(len: u64, seed: u64) -> Gen {
-        Gen {
-            left: len,
-            state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
-        }
-    }
-}
-
-impl Read for Gen {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        for b in &mut buf[..n] {
-            self.state ^= self.state << 13;
-            self.state ^= self.state >> 7;
-            self.state ^= self.state << 17;
-            *b = self.state as u8;
-        }
-        self.left -= n as u64;
-        Ok(n)
-    }
-}
-
-fn gen_digest(len: u64, seed: u64) -> Vec<u8> {
-    let mut g = Gen::new(len, seed);
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = g.read(&mut buf).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    h.finalize().to_vec()
-}
-
-/// A sink that hashes what it is given.
-#[derive(Clone, Default)]
-struct Hasher(Arc<Mutex<(Sha256, u64)>>);
-
-impl Write for Hasher {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        g.0.update(buf);
-        g.1 += buf.len() as u64;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Hasher {
-    fn result(&self) -> (Vec<u8>, u64) {
-        let g = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        (g.0.clone().finalize().to_vec(), g.1)
-    }
-}
 
 #[test]
 fn bundles_of_every_size_arrive_intact() -> Result<()> {
@@ -692,15 +535,7 @@ fn keepalives_hold_a_quiet_session_and_a_silent_peer_times_out() -> Result<()> {
     let mut raw = TcpStream::connect(addr)?;
     raw_handshake(&mut raw, 1)?;
     let t0 = Instant::now();
-    let h = loop {
-        if let Some(h) = agent.session_handles().pop() {
-            break h;
-        }
-        if t0.elapsed() > T {
-            bail!("no session");
-        }
-        std::thread::yield_now();
-    };
+    let h = any_session(&agent)?;
     let reason = h.wait_closed(Duration::from_secs(10))?;
     let waited = t0.elapsed();
     assert!(

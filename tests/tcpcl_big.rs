@@ -6,26 +6,12 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use proto_net::tcpcl::{Agent, Config, Event, ReceivedBundle};
+use proto_tests::procfs::proc_status;
 use sha2::{Digest, Sha256};
 
 const LEN: usize = 100 << 20;
-
-/// `VmRSS` or `VmHWM` of this process, in KiB.
-fn status_kib(field: &str) -> Result<u64> {
-    let s = std::fs::read_to_string("/proc/self/status")?;
-    let line = s
-        .lines()
-        .find(|l| l.starts_with(field))
-        .with_context(|| format!("{field} in /proc/self/status"))?;
-    let kib = line
-        .split_whitespace()
-        .nth(1)
-        .context("value")?
-        .parse::<u64>()?;
-    Ok(kib)
-}
 
 fn file_digest(path: &std::path::Path) -> Result<Vec<u8>> {
     let mut f = File::open(path)?;
@@ -79,8 +65,8 @@ fn hundred_mib_bundle_streams_file_to_file_with_flat_memory() -> Result<()> {
     let session = tx.connect(addr)?;
     session.wait_established(Duration::from_secs(10))?;
 
-    let rss_before = status_kib("VmRSS")?;
-    let hwm_before = status_kib("VmHWM")?;
+    let rss_before = proc_status("VmRSS")?;
+    let hwm_before = proc_status("VmHWM")?;
     let start = Instant::now();
     session.send_file(&src)?;
     session.wait_sent(Duration::from_secs(120))?;
@@ -99,8 +85,8 @@ fn hundred_mib_bundle_streams_file_to_file_with_flat_memory() -> Result<()> {
         }
     };
     let elapsed = start.elapsed();
-    let rss_after = status_kib("VmRSS")?;
-    let hwm_after = status_kib("VmHWM")?;
+    let rss_after = proc_status("VmRSS")?;
+    let hwm_after = proc_status("VmHWM")?;
     assert_eq!(file_digest(&path)?, want, "SHA-256 of the received file");
     let growth = hwm_after
         .saturating_sub(hwm_before)

@@ -12,6 +12,12 @@
 //! - [`child`]: child processes killed on every exit path, output captured.
 //! - [`cli`]: the `proto` binary's listeners started under a [`child::ChildGuard`].
 //! - [`cotp_wire`]: COTP/TPKT TPDUs as raw bytes for hand-played peers.
+//! - [`tcpcl`]: TCPCL agents over loopback: plaintext configurations, a connected
+//!   pair, bounded waits for events and bundles, deterministic payloads, readers that
+//!   block or fail, and a hashing sink.
+//! - [`tcpcl_wire`]: a hand-played TCPCLv4 peer on a raw socket with its own decoder.
+//! - [`tcpcl_policy`]: the core's send policy as the pair harness runs it.
+//! - [`procfs`]: this process's threads, memory and open-file limit.
 //! - [`bpv7`]: a minimal BPv7 bundle encoder/decoder (CBOR, CRC-16/CRC-32C) for the
 //!   TCPCL interop tests.
 
@@ -21,5 +27,9 @@ pub mod cli;
 pub mod cotp_wire;
 pub mod pcap;
 pub mod peers;
+pub mod procfs;
 pub mod skip;
+pub mod tcpcl;
+pub mod tcpcl_policy;
+pub mod tcpcl_wire;
 pub mod tshark;

@@ -192,13 +192,9 @@ impl Inner {
             life.had_session = true;
             sessions.insert(id, handle.clone());
         }
-        let mut report = Reporter::new(self.hub.clone(), id);
-        // Reported before the thread starts, so it precedes every event of the session.
-        report.emit(Event::SessionOpened {
-            session: id,
-            peer: peer_addr,
-            side,
-        });
+        // SessionOpened is the session thread's first report (so a handler sees it on
+        // that thread, like every other event of the session).
+        let report = Reporter::new(self.hub.clone(), id);
         let owner: Arc<dyn Owner> = self.clone();
         let parts = Parts {
             core,

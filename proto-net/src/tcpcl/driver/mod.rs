@@ -178,6 +178,13 @@ impl Driver {
     /// state stays on the heap instead of being copied onto the thread's stack, which
     /// an idle session would otherwise keep resident.
     pub(crate) fn run(mut self: Box<Self>) {
+        // First, so it precedes every event of the session, and on this thread, where
+        // the handler runs for all of them.
+        self.report.emit(Event::SessionOpened {
+            session: self.id,
+            peer: self.shared.peer_addr,
+            side: self.shared.side,
+        });
         let sleeper = match Sleeper::bind(self.shared.waker.clone()) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -226,7 +233,7 @@ impl Driver {
         let mut deadline = self.core.poll_timeout();
         let mut read = self.wants_input() || self.io.is_handshaking();
         if self.report.is_backlogged() {
-            read = false;
+            read &= !self.paused_for_events();
             let retry = now + BACKLOG_RETRY;
             deadline = Some(deadline.map_or(retry, |d| d.min(retry)));
         }
@@ -259,7 +266,16 @@ impl Driver {
             && self.closed.is_none()
             && self.tls_start.is_none()
             && self.rx.is_empty()
-            && !self.report.is_backlogged()
+            && !self.paused_for_events()
+    }
+
+    /// Input waits while the application's event channel is full — once the session
+    /// is established. The contact and SESS_INIT exchange goes on (it adds a few
+    /// events at most), or a session opened while the agent's shared channel is full
+    /// would die of its contact timeout.
+    fn paused_for_events(&self) -> bool {
+        self.report.is_backlogged()
+            && matches!(self.core.state(), State::Established | State::Ending)
     }
 
     // ----- commands ------------------------------------------------------------------
@@ -416,7 +432,7 @@ impl Driver {
     /// Feeds pending input to the core until it is consumed or the core pauses.
     fn feed(&mut self, now: Instant) {
         let mut rx = std::mem::replace(&mut self.rx, RxBuf::new(self.budget.clone()));
-        while !self.report.is_backlogged() && self.closed.is_none() {
+        while !self.paused_for_events() && self.closed.is_none() {
             let input = self.core.handle_input(now, rx.pending());
             let consumed = input.consumed;
             let mut data = input.data;
@@ -531,12 +547,18 @@ impl Driver {
             if self.io.is_handshaking() || budget == 0 {
                 return;
             }
+            let transfers = self.core.outgoing_count();
             budget = budget.saturating_sub(self.stage(now));
             if let Some(e) = self.outgoing.failed.take() {
                 self.source_failed(e);
             }
             self.drain_events(&mut None);
             if self.out.is_empty() {
+                // A transfer whose source failed was dropped: the next one may go now,
+                // and nothing else would wake the session for it.
+                if self.core.outgoing_count() < transfers && self.closed.is_none() {
+                    continue;
+                }
                 return;
             }
         }
