@@ -107,8 +107,9 @@ impl EventHub {
 pub(crate) struct Reporter {
     hub: Arc<EventHub>,
     session: SessionId,
-    /// Events not yet on the channel, oldest first.
-    pending: VecDeque<Event>,
+    /// Events not yet on the channel, oldest first, each marked when it is only
+    /// progress (droppable).
+    pending: VecDeque<(Event, bool)>,
     /// The channel was full at the last flush: input pauses until it has room.
     full: bool,
     /// Bundles the handler asked to send.
@@ -140,7 +141,7 @@ impl Reporter {
     pub(crate) fn emit(&mut self, e: Event) {
         self.handle(&e);
         if self.hub.subscribed.load(Ordering::Acquire) {
-            self.pending.push_back(e);
+            self.pending.push_back((e, false));
         }
     }
 
@@ -148,19 +149,24 @@ impl Reporter {
     pub(crate) fn progress(&mut self, e: Event) {
         self.handle(&e);
         if !self.full && self.hub.subscribed.load(Ordering::Acquire) {
-            self.pending.push_back(e);
+            self.pending.push_back((e, true));
         }
     }
 
     /// Moves what it can to the channel; whether nothing is left.
+    /// Progress that finds no room is dropped; only other events wait (and pause
+    /// input), so an application that never reads progress loses only progress.
     pub(crate) fn flush(&mut self) -> bool {
-        while let Some(e) = self.pending.pop_front() {
+        while let Some((e, progress)) = self.pending.pop_front() {
             match self.hub.tx.try_send(e) {
                 Ok(()) | Err(TrySendError::Disconnected(_)) => {}
                 Err(TrySendError::Full(e)) => {
-                    self.pending.push_front(e);
-                    self.full = true;
-                    return false;
+                    if !progress {
+                        self.pending.push_front((e, false));
+                    }
+                    self.pending.retain(|(_, p)| !p);
+                    self.full = !self.pending.is_empty();
+                    return !self.full;
                 }
             }
         }
@@ -178,7 +184,7 @@ impl Reporter {
     /// dropping them, since nothing else holds the session up any more.
     pub(crate) fn flush_final(&mut self, within: std::time::Duration) {
         let deadline = std::time::Instant::now() + within;
-        while let Some(e) = self.pending.pop_front() {
+        while let Some((e, _)) = self.pending.pop_front() {
             if self.hub.tx.send_deadline(e, deadline).is_err() {
                 self.pending.clear();
                 return;
