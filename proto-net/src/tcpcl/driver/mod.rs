@@ -490,6 +490,9 @@ impl Driver {
     }
 
     fn tls_up(&mut self, now: Instant) {
+        // The last handshake flight may have carried application data (the peer's
+        // SESS_INIT), now held by rustls where `ppoll` cannot see it.
+        self.readable = true;
         let Some(conn) = self.io.tls() else {
             return;
         };
