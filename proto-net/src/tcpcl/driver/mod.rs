@@ -207,9 +207,11 @@ impl Driver {
             self.check_drain(now);
             self.transmit(now);
             self.advance_tls(now);
+            // Events before the published counts: a handle that sees its bundles
+            // finished finds their events already on the channel.
+            self.report.flush();
             self.publish();
             self.answer_sends();
-            self.report.flush();
             if self.closed.is_some() {
                 break;
             }
