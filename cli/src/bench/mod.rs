@@ -3,6 +3,7 @@
 //! across runs).
 
 mod cotp;
+mod idle;
 mod report;
 mod tcp;
 mod tcpcl;
@@ -91,6 +92,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
         "tcpcl-sessions",
         "tcpcl-many",
         "tcpcl-idle",
+        "tcpcl-idle-listener",
     ];
     if matches!(args.suite, Suite::Tcpcl | Suite::All) && tcpcl_names.iter().any(|s| want(s)) {
         let setup = tcpcl::Setup::new(args.tls)?;
@@ -125,7 +127,11 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
             report(report::repeat(n, || tcpcl::many(&setup, conns, per, size))?);
         }
         if want("tcpcl-idle") {
-            report(report::repeat(n, || tcpcl::idle(&setup, args.idle))?);
+            report(report::repeat(n, || idle::idle(&setup, args.idle))?);
+        }
+        // Only on request (it holds thousands of sessions): --only tcpcl-idle-listener.
+        if args.only.as_deref() == Some("tcpcl-idle-listener") {
+            report(idle::listener(args.idle)?);
         }
     }
     Ok(true)

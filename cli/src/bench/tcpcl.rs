@@ -2,6 +2,7 @@
 //! concurrent sessions, each against its plain-TCP (or, with `--tls`, plain rustls)
 //! baseline.
 
+use super::idle::status_bytes;
 use super::report::{median_p99, Kind, Outcome};
 use super::tcp::{self, TlsPair};
 use anyhow::{bail, Context, Result};
@@ -15,10 +16,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const NODE_RX: &str = "dtn://bench-rx/";
-const NODE_TX: &str = "dtn://bench-tx/";
+pub(crate) const NODE_RX: &str = "dtn://bench-rx/";
+pub(crate) const NODE_TX: &str = "dtn://bench-tx/";
 /// Bound on every wait for the peer (a stuck run fails instead of hanging).
-const T: Duration = Duration::from_secs(120);
+pub(crate) const T: Duration = Duration::from_secs(120);
 
 /// What the TCPCL scenarios share: the TLS credentials when run with `--tls`.
 pub(crate) struct Setup {
@@ -54,7 +55,7 @@ impl Setup {
         })
     }
 
-    fn name(&self, scenario: &str) -> String {
+    pub(crate) fn name(&self, scenario: &str) -> String {
         if self.tls.is_some() {
             format!("{scenario}-tls")
         } else {
@@ -70,7 +71,7 @@ impl Setup {
         })
     }
 
-    fn agent(&self, node: &str) -> Result<Agent> {
+    pub(crate) fn agent(&self, node: &str) -> Result<Agent> {
         let mut c = Config::with_node_id(node);
         c.contact_timeout = 30.0;
         c.sess_term_timeout = 30.0;
@@ -137,7 +138,7 @@ impl Read for Pattern {
     }
 }
 
-fn stop(agents: &[&Agent]) {
+pub(crate) fn stop(agents: &[&Agent]) {
     for a in agents {
         a.stop();
     }
@@ -351,14 +352,6 @@ fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-/// A `/proc/self/status` field in bytes (`VmHWM`, `VmRSS`).
-fn status_bytes(field: &str) -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with(field))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024.0)
-}
-
 /// `tcpcl-many`: `conns` concurrent sessions, each sending `per` bundles of `size`
 /// bytes (streamed from a reader), all at once; aggregate throughput and the process's
 /// peak RSS. The plain-TCP figure is the same bytes over as many connections.
@@ -429,75 +422,6 @@ pub(crate) fn many(setup: &Setup, conns: usize, per: usize, size: u64) -> Result
         // Throughput ≥ 0.5 of the same bytes over as many TCP connections; the memory
         // target (peak RSS ≤ 64 MiB) is checked from `peak_rss_mib`.
         target: Some((0.5, true)),
-        trials: vec![],
-    })
-}
-
-/// Threads of this process (`/proc/self/status`).
-fn threads() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    s.lines()
-        .find(|l| l.starts_with("Threads:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// `tcpcl-idle`: `n` established sessions that do nothing, both ends in this process
-/// (2n sessions). Reports the resident memory and threads each session adds; "ours"
-/// is RSS per session in bytes, the baseline the 32 KiB target.
-pub(crate) fn idle(setup: &Setup, n: usize) -> Result<Outcome> {
-    let rss0 = status_bytes("VmRSS:").unwrap_or(0.0);
-    let threads0 = threads().unwrap_or(0.0);
-    let rx = setup.agent(NODE_RX)?;
-    let addr = rx.listen("127.0.0.1:0")?;
-    let tx = setup.agent(NODE_TX)?;
-    let mut handles = Vec::with_capacity(n);
-    for _ in 0..n {
-        handles.push(tx.connect(addr)?);
-    }
-    for h in &handles {
-        h.wait_established(T)?;
-    }
-    // Let every passive side finish its own establishment.
-    let deadline = Instant::now() + T;
-    while rx
-        .session_states()
-        .iter()
-        .filter(|(_, s)| *s == proto_net::tcpcl::State::Established)
-        .count()
-        < n
-    {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "passive sessions not established"
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
-    thread::sleep(Duration::from_millis(200));
-    let rss = status_bytes("VmRSS:").unwrap_or(0.0);
-    let threads1 = threads().unwrap_or(0.0);
-    let sessions = (2 * n) as f64;
-    let per_session = (rss - rss0) / sessions;
-    let threads_per = (threads1 - threads0) / sessions;
-    if std::env::var_os("PROTO_BENCH_PAUSE").is_some() {
-        eprintln!("PAUSE {}", std::process::id());
-        thread::sleep(Duration::from_secs(20));
-    }
-    drop(handles);
-    stop(&[&tx, &rx]);
-    Ok(Outcome {
-        scenario: setup.name("tcpcl-idle"),
-        kind: Kind::Memory,
-        ours: per_session,
-        baseline: 32.0 * 1024.0,
-        extra: vec![
-            ("sessions", sessions),
-            ("threads_per_session", threads_per),
-            ("rss_mib", rss / f64::from(1 << 20)),
-        ],
-        target: Some((1.0, false)),
         trials: vec![],
     })
 }
