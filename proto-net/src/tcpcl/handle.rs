@@ -9,13 +9,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::bounded;
 use proto_core::tcpcl::{SessTermReason, Side, State};
 
 use super::close::CloseReason;
 use super::error::{Error, Result};
 use super::events::{SessionId, SessionParams};
-use super::shared::{Command, SendRequest, Shared, Source};
+use super::shared::{answer, Command, SendRequest, Shared, Source};
 use super::tls_glue::TlsInfo;
 
 /// A handle on one session (cheap to clone). The session runs on its own thread; the
@@ -134,11 +133,11 @@ impl SessionHandle {
         {
             return Err(Error::Terminating);
         }
-        let (reply, answer) = bounded(1);
+        let (reply, answer) = answer();
         self.command(Command::Send(SendRequest { source, reply }))?;
         // The session thread answers every request it takes, and drops the ones still
         // queued when it ends (which disconnects the reply channel): this never hangs.
-        answer.recv().unwrap_or(Err(Error::SessionClosed))
+        answer.wait()
     }
 
     /// Sends a bundle held in memory (the seed's `send_bundle_data`); returns its

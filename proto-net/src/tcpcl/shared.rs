@@ -56,7 +56,64 @@ impl Source {
 /// A request to send a bundle, answered with its transfer ID once registered.
 pub(crate) struct SendRequest {
     pub(crate) source: Source,
-    pub(crate) reply: Sender<Result<u64>>,
+    pub(crate) reply: AnswerTx,
+}
+
+/// The one answer to a send request: the caller sleeps on a condition variable (a
+/// channel's receiver would spin and yield first, competing with the session thread
+/// for a CPU on small machines).
+#[derive(Debug, Default)]
+struct Answer {
+    slot: Mutex<Option<Result<u64>>>,
+    ready: Condvar,
+}
+
+/// The session thread's end of an answer; dropped unanswered, it answers
+/// [`Error::SessionClosed`](super::error::Error::SessionClosed).
+#[derive(Debug)]
+pub(crate) struct AnswerTx(Option<Arc<Answer>>);
+
+/// The caller's end of an answer.
+#[derive(Debug)]
+pub(crate) struct AnswerRx(Arc<Answer>);
+
+/// A fresh answer pair.
+pub(crate) fn answer() -> (AnswerTx, AnswerRx) {
+    let a = Arc::new(Answer::default());
+    (AnswerTx(Some(a.clone())), AnswerRx(a))
+}
+
+impl AnswerTx {
+    /// Answers the request.
+    pub(crate) fn send(mut self, r: Result<u64>) {
+        if let Some(a) = self.0.take() {
+            *a.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            a.ready.notify_one();
+        }
+    }
+}
+
+impl Drop for AnswerTx {
+    fn drop(&mut self) {
+        if let Some(a) = self.0.take() {
+            *a.slot.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(Err(super::error::Error::SessionClosed));
+            a.ready.notify_one();
+        }
+    }
+}
+
+impl AnswerRx {
+    /// Waits for the answer.
+    pub(crate) fn wait(self) -> Result<u64> {
+        let mut g = self.0.slot.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(r) = g.take() {
+                return r;
+            }
+            g = self.0.ready.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+    }
 }
 
 /// What handles ask of their session thread.

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::{ppoll, PollFd, PollFlags};
+#[cfg(not(target_os = "linux"))]
 use nix::sys::pthread::{pthread_kill, pthread_self, Pthread};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::time::TimeSpec;
@@ -43,7 +44,7 @@ pub(crate) struct Waker {
     state: AtomicU8,
     /// Set by [`Waker::wake`]; taken by the sleeper before it sleeps and after it woke.
     notified: AtomicBool,
-    thread: OnceLock<Pthread>,
+    thread: OnceLock<Target>,
     /// Held for reading while signalling, for writing when the thread exits: a signal is
     /// never sent to a thread that is gone (its id could belong to another by then).
     alive: RwLock<()>,
@@ -74,8 +75,8 @@ impl Waker {
         if self.state.load(Ordering::SeqCst) == EXITED {
             return;
         }
-        if let Some(&t) = self.thread.get() {
-            let _ = pthread_kill(t, WAKE_SIGNAL);
+        if let Some(t) = self.thread.get() {
+            t.signal();
         }
     }
 }
@@ -107,7 +108,7 @@ impl Sleeper {
         blocked.thread_block().map_err(io::Error::from)?;
         let mut wait_mask = SigSet::thread_get_mask().map_err(io::Error::from)?;
         wait_mask.remove(WAKE_SIGNAL);
-        let _ = waker.thread.set(pthread_self());
+        let _ = waker.thread.set(Target::current());
         Ok(Sleeper { waker, wait_mask })
     }
 
@@ -164,6 +165,50 @@ impl Drop for Sleeper {
     fn drop(&mut self) {
         let _gone = self.waker.alive.write().unwrap_or_else(|p| p.into_inner());
         self.waker.state.store(EXITED, Ordering::SeqCst);
+    }
+}
+
+/// The thread a waker signals.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    #[cfg(target_os = "linux")]
+    pid: libc::pid_t,
+    #[cfg(target_os = "linux")]
+    tid: libc::pid_t,
+    #[cfg(not(target_os = "linux"))]
+    thread: Pthread,
+}
+
+impl Target {
+    fn current() -> Target {
+        Target {
+            #[cfg(target_os = "linux")]
+            pid: std::process::id() as libc::pid_t,
+            #[cfg(target_os = "linux")]
+            // SAFETY: gettid has no preconditions and cannot fail.
+            tid: unsafe { libc::gettid() },
+            #[cfg(not(target_os = "linux"))]
+            thread: pthread_self(),
+        }
+    }
+
+    /// Sends [`WAKE_SIGNAL`]. On Linux a direct `tgkill`: glibc's `pthread_kill` adds
+    /// three system calls (masking all signals around it, `getpid`), which a wake-up
+    /// per command pays.
+    fn signal(&self) {
+        #[cfg(target_os = "linux")]
+        // SAFETY: tgkill takes plain integers; the caller holds `Waker::alive` for
+        // reading, so the thread has not exited and its id is not reused.
+        unsafe {
+            libc::syscall(
+                libc::SYS_tgkill,
+                self.pid,
+                self.tid,
+                WAKE_SIGNAL as libc::c_int,
+            );
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = pthread_kill(self.thread, WAKE_SIGNAL);
     }
 }
 

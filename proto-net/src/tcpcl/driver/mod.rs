@@ -42,7 +42,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use proto_core::tcpcl::{
     Event as CoreEvent, RxData, SessTermReason, Session, State, TlsRole, Transmit, TransmitError,
     UsageError,
@@ -53,7 +53,7 @@ use super::close::{CloseReason, IoOp, TlsFailure};
 use super::error::Error;
 use super::events::{Direction, Event, SessionId, SessionParams};
 use super::report::Reporter;
-use super::shared::{Command, SendRequest, Shared, Source};
+use super::shared::{AnswerTx, Command, SendRequest, Shared, Source};
 use super::sink::{IncomingTransfer, SinkPolicy};
 use super::tls::{authenticate_host, authenticate_node, TlsContext};
 use super::tls_glue::describe;
@@ -84,7 +84,7 @@ pub(crate) trait Owner: Send + Sync {
 }
 
 /// A send request's reply channel and its answer.
-type Answer = (Sender<Result<u64, Error>>, Result<u64, Error>);
+type Answer = (AnswerTx, Result<u64, Error>);
 
 /// Everything a session thread is built from.
 pub(crate) struct Parts {
