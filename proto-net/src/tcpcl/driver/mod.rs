@@ -344,7 +344,7 @@ impl Driver {
     /// woken caller does not compete for a CPU with the write of its own bundle.
     fn answer_sends(&mut self) {
         for (reply, r) in self.answers.drain(..) {
-            let _ = reply.send(r);
+            reply.send(r);
         }
     }
 
@@ -895,7 +895,7 @@ impl Driver {
             match c {
                 Command::Close => self.immediate = true,
                 Command::Send(req) => {
-                    let _ = req.reply.send(Err(Error::SessionClosed));
+                    req.reply.send(Err(Error::SessionClosed));
                 }
                 Command::Terminate(_) | Command::Shutdown(_) => {}
             }
@@ -916,11 +916,11 @@ impl Driver {
             });
         }
         for req in self.parked.drain(..) {
-            let _ = req.reply.send(Err(Error::SessionClosed));
+            req.reply.send(Err(Error::SessionClosed));
         }
         while let Ok(c) = self.commands.try_recv() {
             if let Command::Send(req) = c {
-                let _ = req.reply.send(Err(Error::SessionClosed));
+                req.reply.send(Err(Error::SessionClosed));
             }
         }
         self.check_state();
