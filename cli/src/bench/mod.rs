@@ -96,6 +96,11 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
     ];
     if matches!(args.suite, Suite::Tcpcl | Suite::All) && tcpcl_names.iter().any(|s| want(s)) {
         let setup = tcpcl::Setup::new(args.tls)?;
+        // First and once: it measures the memory sessions add to this process, which
+        // memory freed by earlier scenarios (or trials) would hide.
+        if want("tcpcl-idle") {
+            report(idle::idle(&setup, args.idle)?);
+        }
         if want("tcpcl-bulk") {
             report(report::repeat(n, || {
                 tcpcl::bulk(&setup, args.bytes.unwrap_or(1 << 30))
@@ -126,9 +131,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
             };
             report(report::repeat(n, || tcpcl::many(&setup, conns, per, size))?);
         }
-        if want("tcpcl-idle") {
-            report(report::repeat(n, || idle::idle(&setup, args.idle))?);
-        }
+
         // Only on request (it holds thousands of sessions): --only tcpcl-idle-listener.
         if args.only.as_deref() == Some("tcpcl-idle-listener") {
             report(idle::listener(args.idle)?);
