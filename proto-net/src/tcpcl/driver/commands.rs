@@ -5,6 +5,7 @@
 use super::*;
 
 impl Driver {
+    /// Applies every queued command, then registers what can be registered.
     pub(super) fn take_commands(&mut self, now: Instant) {
         while let Ok(c) = self.commands.try_recv() {
             match c {
@@ -41,9 +42,10 @@ impl Driver {
     }
 
     /// Registers parked send requests while the core has room (backpressure on
-    /// `send_*`), answering each.
+    /// `send_*`), answering each. During a graceful shutdown the ones still parked are
+    /// refused (Terminating): they were never given a transfer ID.
     pub(super) fn answer_parked(&mut self) {
-        while let Some(req) = self.parked.front() {
+        while !self.parked.is_empty() {
             let waiting = match self.core.state() {
                 State::Contact | State::TlsHandshake | State::SessionInit => true,
                 State::Established if self.drain.is_none() => {
@@ -54,7 +56,6 @@ impl Driver {
             if waiting && self.closed.is_none() {
                 return;
             }
-            let _ = req;
             let Some(req) = self.parked.pop_front() else {
                 return;
             };
@@ -71,6 +72,7 @@ impl Driver {
         }
     }
 
+    /// Registers one bundle with the core; its transfer ID, or why not.
     pub(super) fn start_send(&mut self, source: Source) -> Result<u64, Error> {
         if self.drain.is_some() {
             return Err(Error::Terminating);
