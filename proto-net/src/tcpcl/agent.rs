@@ -398,7 +398,7 @@ impl Agent {
         if self.inner.is_stopped() {
             return Err(Error::Stopped);
         }
-        let listener = TcpListener::bind(addr)?;
+        let listener = bind_listener(addr)?;
         let local = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let accept_on = listener.try_clone()?;
@@ -591,6 +591,36 @@ impl Agent {
             .map(|(id, h)| (*id, h.state()))
             .collect()
     }
+}
+
+/// Connections the kernel queues for the accept thread: a burst of connects (a node
+/// reconnecting all its sessions) must not lose SYNs to std's default backlog of 128,
+/// which costs each lost one a second-long retransmission.
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// Binds a listener on the first address that works, with [`LISTEN_BACKLOG`].
+fn bind_listener(addr: impl ToSocketAddrs) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        let attempt = (|| {
+            let s = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
+            s.set_reuse_address(true)?;
+            s.bind(&a.into())?;
+            s.listen(LISTEN_BACKLOG)?;
+            Ok::<TcpListener, std::io::Error>(s.into())
+        })();
+        match attempt {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the address resolved to nothing",
+        )
+    }))
 }
 
 fn connect_one(
