@@ -37,6 +37,7 @@ use proto_net::tcpcl::{
 };
 use proto_tests::bpv7::Bundle;
 use proto_tests::peers::{dtn7, free_port, Bounded, Dtn7, LiveCapture, Side, Stream, WireReport};
+use proto_tests::tcpcl::pattern;
 use proto_tests::tshark::Layer;
 
 /// Bound on any wait for the agent or the peer.
@@ -109,17 +110,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// Deterministic test payload.
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| {
-            (i as u8)
-                .wrapping_mul(31)
-                .wrapping_add(seed ^ (i >> 8) as u8)
-        })
-        .collect()
 }
 
 // ----- dtnd ------------------------------------------------------------------------
