@@ -5,7 +5,8 @@
 use super::*;
 
 impl Driver {
-    /// Applies every queued command, then registers what can be registered.
+    /// Applies every queued command; send requests are parked, to be registered by
+    /// [`Driver::answer_parked`] later in the turn.
     pub(super) fn take_commands(&mut self, now: Instant) {
         while let Ok(c) = self.commands.try_recv() {
             match c {
@@ -27,8 +28,6 @@ impl Driver {
                 }
             }
         }
-        self.start_replies();
-        self.answer_parked();
     }
 
     /// Registers the bundles a handler sent, so they go out in this turn's output

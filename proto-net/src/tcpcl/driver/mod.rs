@@ -206,7 +206,8 @@ impl Driver {
             }
             self.drain_events(&mut None);
             self.start_replies();
-            // Transfers that finished this turn make room for parked sends.
+            // Send requests taken this turn, and parked ones that transfers finished
+            // this turn made room for.
             self.answer_parked();
             self.check_drain(now);
             self.transmit(now);
