@@ -3,10 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver};
@@ -22,6 +21,7 @@ use super::handle::SessionHandle;
 use super::report::{EventHub, Handler, Reporter};
 use super::shared::Shared;
 use super::sink::{IncomingTransfer, Sink, SinkPolicy};
+use super::sockets::{self, Listener};
 use super::tls::{TlsContext, TlsSettings, TlsVersion};
 use super::wake::Waker;
 
@@ -40,12 +40,6 @@ pub struct ConnectOptions {
     /// The DNS name used to reach the peer: sent as TLS SNI and used as the DNS-ID
     /// reference for host authentication. Default: the peer's IP address.
     pub server_name: Option<String>,
-}
-
-struct ListenerCtl {
-    stop: Arc<AtomicBool>,
-    listener: TcpListener,
-    thread: Option<JoinHandle<()>>,
 }
 
 #[derive(Default)]
@@ -67,7 +61,7 @@ pub(crate) struct Inner {
     hub: Arc<EventHub>,
     sinks: Arc<SinkPolicy>,
     sessions: Mutex<BTreeMap<SessionId, SessionHandle>>,
-    listeners: Mutex<HashMap<SocketAddr, ListenerCtl>>,
+    listeners: Mutex<HashMap<SocketAddr, Listener>>,
     next_id: AtomicU64,
     life: Mutex<Life>,
     life_cv: Condvar,
@@ -126,9 +120,9 @@ impl Inner {
     }
 
     fn stop_listeners(&self) {
-        let all: Vec<ListenerCtl> = lock(&self.listeners).drain().map(|(_, c)| c).collect();
-        for c in all {
-            halt_listener(c);
+        let all: Vec<Listener> = lock(&self.listeners).drain().map(|(_, l)| l).collect();
+        for l in all {
+            l.halt();
         }
     }
 
@@ -223,34 +217,6 @@ impl Inner {
         log::debug!("{id}: opened ({side:?}) with {peer_addr}");
         Ok(handle)
     }
-}
-
-fn halt_listener(mut c: ListenerCtl) {
-    c.stop.store(true, Ordering::Release);
-    // Wakes the blocked accept (Linux returns EINVAL from accept on a shut-down
-    // listener); elsewhere a connection to ourselves does it.
-    if socket2::SockRef::from(&c.listener)
-        .shutdown(std::net::Shutdown::Read)
-        .is_err()
-    {
-        if let Ok(a) = c.listener.local_addr() {
-            let _ = TcpStream::connect_timeout(&wake_addr(a), Duration::from_secs(1));
-        }
-    }
-    if let Some(t) = c.thread.take() {
-        let _ = t.join();
-    }
-}
-
-fn wake_addr(a: SocketAddr) -> SocketAddr {
-    let mut w = a;
-    if a.ip().is_unspecified() {
-        w.set_ip(match a {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    w
 }
 
 /// Stops the agent when the last user handle is dropped.
@@ -398,43 +364,18 @@ impl Agent {
         if self.inner.is_stopped() {
             return Err(Error::Stopped);
         }
-        let listener = bind_listener(addr)?;
-        let local = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let accept_on = listener.try_clone()?;
         let inner = Arc::downgrade(&self.inner);
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("tcpcl-listen-{}", local.port()))
-            .spawn(move || {
-                for conn in accept_on.incoming() {
-                    if flag.load(Ordering::Acquire) {
-                        break;
-                    }
-                    let Some(inner) = inner.upgrade() else { break };
-                    match conn {
-                        Ok(s) => {
-                            if let Err(e) = inner.start_session(s, Side::Passive, None) {
-                                log::warn!("{local}: incoming session dropped: {e}");
-                            }
-                        }
-                        Err(e) => {
-                            log::warn!("{local}: accept failed: {e}");
-                            if matches!(e.kind(), std::io::ErrorKind::InvalidInput) {
-                                break;
-                            }
-                        }
-                    }
-                }
-            })?;
-        lock(&self.inner.listeners).insert(
-            local,
-            ListenerCtl {
-                stop,
-                listener,
-                thread: Some(thread),
-            },
-        );
+        let listener = Listener::spawn(addr, move |local, s| {
+            let Some(inner) = inner.upgrade() else {
+                return false;
+            };
+            if let Err(e) = inner.start_session(s, Side::Passive, None) {
+                log::warn!("{local}: incoming session dropped: {e}");
+            }
+            true
+        })?;
+        let local = listener.local_addr();
+        lock(&self.inner.listeners).insert(local, listener);
         log::info!("listening on {local}");
         Ok(local)
     }
@@ -442,10 +383,10 @@ impl Agent {
     /// Stops listening on `addr` (the seed's `listen_stop`); sessions already accepted
     /// continue.
     pub fn listen_stop(&self, addr: SocketAddr) -> Result<()> {
-        let c = lock(&self.inner.listeners)
+        lock(&self.inner.listeners)
             .remove(&addr)
-            .ok_or(Error::NotListening(addr))?;
-        halt_listener(c);
+            .ok_or(Error::NotListening(addr))?
+            .halt();
         Ok(())
     }
 
@@ -481,7 +422,7 @@ impl Agent {
         };
         let mut last = None;
         for a in addr.to_socket_addrs().map_err(Error::Resolve)? {
-            match connect_one(a, local, timeout) {
+            match sockets::connect(a, local, timeout) {
                 Ok(s) => return self.inner.start_session(s, Side::Active, opts.server_name),
                 Err(e) => last = Some(e),
             }
@@ -591,48 +532,4 @@ impl Agent {
             .map(|(id, h)| (*id, h.state()))
             .collect()
     }
-}
-
-/// Connections the kernel queues for the accept thread: a burst of connects (a node
-/// reconnecting all its sessions) must not lose SYNs to std's default backlog of 128,
-/// which costs each lost one a second-long retransmission.
-const LISTEN_BACKLOG: i32 = 1024;
-
-/// Binds a listener on the first address that works, with [`LISTEN_BACKLOG`].
-fn bind_listener(addr: impl ToSocketAddrs) -> std::io::Result<TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let mut last = None;
-    for a in addr.to_socket_addrs()? {
-        let attempt = (|| {
-            let s = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
-            s.set_reuse_address(true)?;
-            s.bind(&a.into())?;
-            s.listen(LISTEN_BACKLOG)?;
-            Ok::<TcpListener, std::io::Error>(s.into())
-        })();
-        match attempt {
-            Ok(l) => return Ok(l),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "the address resolved to nothing",
-        )
-    }))
-}
-
-fn connect_one(
-    a: SocketAddr,
-    local: Option<SocketAddr>,
-    timeout: Duration,
-) -> std::io::Result<TcpStream> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let s = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
-    if let Some(l) = local {
-        s.bind(&l.into())?;
-    }
-    s.connect_timeout(&a.into(), timeout)?;
-    Ok(s.into())
 }

@@ -329,14 +329,11 @@ impl Transport {
         }
     }
 
-    /// Whether bytes the application has not read yet sit in the socket (or in TLS).
+    /// Whether bytes the session has not taken yet wait in the socket or, under TLS,
+    /// in the raw buffer not yet fed to rustls.
     pub(crate) fn has_unread_input(&self) -> bool {
         let mut b = [0u8; 1];
-        let tls_has = match &self.tls {
-            Tls::Up(c) | Tls::Handshaking(c) => c.wants_read() && c.is_handshaking(),
-            Tls::Plain => false,
-        };
-        tls_has || matches!(self.sock.peek(&mut b), Ok(n) if n > 0)
+        self.raw_pos < self.raw_end || matches!(self.sock.peek(&mut b), Ok(n) if n > 0)
     }
 
     /// Writes as much of `out` as the socket takes; true when all of it is out
