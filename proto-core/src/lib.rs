@@ -12,10 +12,14 @@
 //!   machine ([`cotp::connection`]).
 //! - [`tcpcl`]: RFC 9174 contact header, messages and extension items, and the session
 //!   state machine ([`tcpcl::session`]).
+//! - `bpv7` (feature `bpv7`): BPv7 bundles (RFC 9171) built and verified with
+//!   `hardy-bpv7`.
 //! - `testing` (feature `testing`): the deterministic pair harness for state-machine tests.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+#[cfg(feature = "bpv7")]
+pub mod bpv7;
 pub mod cotp;
 mod ring;
 pub mod tcpcl;
