@@ -8,6 +8,7 @@ mod config_file;
 mod cotp;
 mod decode;
 mod demo;
+mod json;
 mod logging;
 mod progress;
 mod shutdown;

@@ -2,10 +2,12 @@
 //! another, with byte offsets. Decoding stops at the first bad frame; the frames
 //! before it are still printed and the error names the offset and the field.
 
+mod bpv7;
 mod cotp;
 mod tcpcl;
 mod tree;
 
+pub(crate) use bpv7::dtn_time_text;
 pub(crate) use tree::hex;
 
 use anyhow::{bail, Context, Result};
@@ -20,6 +22,8 @@ pub(crate) enum Protocol {
     Cotp,
     /// A TCPCL byte stream: contact header and/or TCPCLv4 messages (RFC 9174).
     Tcpcl,
+    /// One BPv7 bundle (RFC 9171): primary block, canonical blocks, payload.
+    Bpv7,
 }
 
 /// Arguments of `proto decode`.
@@ -27,7 +31,8 @@ pub(crate) enum Protocol {
 #[command(after_help = "Examples:\n  \
     proto decode cotp 0300001611e00000000100c0010ac1020000c2020001\n  \
     proto decode tcpcl '64746e21 0400' --json\n  \
-    proto decode tcpcl --file capture.bin")]
+    proto decode tcpcl --file capture.bin\n  \
+    proto decode bpv7 --file bundle.bin --json")]
 pub(crate) struct DecodeArgs {
     /// Protocol of the input.
     #[arg(value_enum)]
@@ -86,6 +91,7 @@ pub(crate) fn run(args: &DecodeArgs) -> Result<bool> {
     let (frames, failure) = match args.protocol {
         Protocol::Cotp => cotp::decode_stream(&input),
         Protocol::Tcpcl => tcpcl::decode_stream(&input),
+        Protocol::Bpv7 => bpv7::decode_stream(&input),
     };
     let mut out = String::new();
     for (i, f) in frames.iter().enumerate() {
@@ -100,6 +106,7 @@ pub(crate) fn run(args: &DecodeArgs) -> Result<bool> {
                     match args.protocol {
                         Protocol::Cotp => "cotp",
                         Protocol::Tcpcl => "tcpcl",
+                        Protocol::Bpv7 => "bpv7",
                     }
                     .into(),
                 );

@@ -114,6 +114,8 @@ pub(crate) struct ListenArgs {
     #[arg(long, value_name = "REASON", value_parser = parse_refuse_reason)]
     pub(super) refuse: Option<XferRefuseReason>,
     #[command(flatten)]
+    pub(super) bundle: super::bundle::ListenBundleArgs,
+    #[command(flatten)]
     pub(super) agent: AgentArgs,
 }
 
@@ -142,9 +144,12 @@ pub(crate) struct SendArgs {
     /// forever).
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub(super) ack_timeout: u64,
-    /// Files to send, one bundle each; `-` reads stdin (streamed, length unknown).
-    #[arg(value_name = "FILE|-", required = true)]
+    /// Files to send, one bundle each; `-` reads stdin (streamed, length unknown); a
+    /// directory sends every regular file under it.
+    #[arg(value_name = "FILE|DIR|-", required = true)]
     pub(super) files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(super) bundle: super::bundle::SendBundleArgs,
     #[command(flatten)]
     pub(super) agent: AgentArgs,
 }

@@ -2,7 +2,10 @@
 //! print a line for each, and stop gracefully on a signal or after `--count` bundles.
 
 use super::args::ListenArgs;
+use super::bundle::BUNDLE_MEMORY_LIMIT;
+use super::bundle_sink::BundleMode;
 use super::explain::{describe_session, explain_close};
+use super::report::Arrival;
 use super::store::{choose_sink, Pending, PendingMap, Store, Stored};
 use super::{lock, new_agent, usage_error};
 use crate::addr::with_default_port;
@@ -34,6 +37,18 @@ pub(super) fn listen(a: &ListenArgs) -> Result<()> {
         usage_error("--bind ADDR is required: the configuration file has no init_listen");
     }
     let out_dir = a.out_dir.clone().or_else(|| cfg.recv_dir.clone());
+    if a.bundle.keep_names && out_dir.is_none() {
+        usage_error("--keep-names needs --out-dir DIR (or recv_dir in --config)");
+    }
+    // --bundles holds each bundle in memory: bound it unless the user chose a bound.
+    if a.bundle.bundles && a.agent.transfer_mru.is_none() {
+        cfg.transfer_mru = cfg.transfer_mru.min(BUNDLE_MEMORY_LIMIT);
+    }
+    let bundles = a.bundle.bundles.then_some(BundleMode {
+        payload_only: a.bundle.payload_only,
+        keep_names: a.bundle.keep_names,
+        limit: cfg.transfer_mru,
+    });
     if let Some(n) = a.max_sessions {
         cfg.max_sessions = n;
     }
@@ -58,6 +73,7 @@ pub(super) fn listen(a: &ListenArgs) -> Result<()> {
         pending: PendingMap::default(),
         next_token: AtomicU64::new(1),
         failed: AtomicU64::new(0),
+        bundles,
     });
     {
         let store = store.clone();
@@ -74,6 +90,7 @@ pub(super) fn listen(a: &ListenArgs) -> Result<()> {
     }
 
     let mut l = Listening {
+        json: a.bundle.json,
         store: &store,
         peers: HashMap::new(),
         received: 0,
@@ -151,6 +168,8 @@ fn signals() -> Result<Receiver<i32>> {
 /// The listener's main thread: prints a line for every stored bundle and keeps
 /// account of what could not be stored. Nothing here ends the listener.
 struct Listening<'a> {
+    /// `--json`: arrivals as JSON objects.
+    json: bool,
     store: &'a Store,
     peers: HashMap<SessionId, SocketAddr>,
     received: u64,
@@ -253,12 +272,20 @@ impl Listening<'_> {
 
     /// Prints the line of a stored bundle.
     fn print(&mut self, p: &Pending, reported: Option<u64>) {
-        let Stored::Done { seq, sha256, len } = lock(&p.state).clone() else {
+        let Stored::Done {
+            seq,
+            sha256,
+            len,
+            extra,
+        } = lock(&p.state).clone()
+        else {
             return;
         };
-        if reported.is_some_and(|r| r != len) {
+        // What the transfer carried: the whole bundle, even if only its payload is stored.
+        let carried = extra.as_ref().map_or(len, |x| x.0.bundle_size);
+        if reported.is_some_and(|r| r != carried) {
             log::warn!(
-                "{}: bundle {}: {} bytes reported, {len} hashed",
+                "{}: bundle {}: {} bytes reported, {carried} hashed",
                 p.session,
                 p.transfer_id,
                 reported.unwrap_or_default()
@@ -268,9 +295,28 @@ impl Listening<'_> {
             .peers
             .get(&p.session)
             .map_or_else(|| "?".to_string(), |a| a.to_string());
-        self.store
-            .arrivals
-            .print(seq, &format!("{} ({addr})", p.node_id), len, &sha256);
+        if extra.is_none() && !self.json {
+            self.store
+                .arrivals
+                .print(seq, &format!("{} ({addr})", p.node_id), len, &sha256);
+        } else {
+            let numbered = self.store.arrivals.path_for(seq);
+            let (bundle, file) = match &extra {
+                Some(x) => (Some(&x.0), x.1.as_ref()),
+                None => (None, numbered.as_ref()),
+            };
+            Arrival {
+                seq,
+                node_id: &p.node_id,
+                addr: &addr,
+                transfer_id: p.transfer_id,
+                size: len,
+                sha256: &sha256,
+                file,
+                bundle,
+            }
+            .print(self.json);
+        }
         self.received += 1;
     }
 

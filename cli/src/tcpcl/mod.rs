@@ -11,12 +11,20 @@
 //!
 //! One file per part: `args` (the command line), `listen` (the listener's loop),
 //! `store` (streaming bundles into `--out-dir`), `send` (the sender's loop),
-//! `explain` (sentences for failures, by error variant), `certs` (`gen-certs`).
+//! `explain` (sentences for failures, by error variant), `certs` (`gen-certs`),
+//! `inputs` (FILE/DIR/`-` arguments of `send`), `bundle` (the BPv7 flags and the
+//! wrapping of files), `bundle_sink` (`listen --bundles`), `names` (`--keep-names`),
+//! `report` (summary and arrival lines, text or `--json`).
 
 mod args;
+mod bundle;
+mod bundle_sink;
 mod certs;
 mod explain;
+mod inputs;
 mod listen;
+mod names;
+mod report;
 mod send;
 mod store;
 

@@ -2,26 +2,24 @@
 //! only when every byte was acknowledged.
 
 use super::args::SendArgs;
+use super::bundle::Wrapper;
 use super::explain::{describe_session, describe_tls, explain_close, explain_connect, refuse_text};
-use super::{new_agent, usage_error};
+use super::inputs::{expand, HashingReader, Input};
+use super::report::SendReport;
+use super::{lock, new_agent, usage_error};
 use crate::addr::with_default_port;
 use crate::config_file::{host_port, Command as ConfigFor};
+use crate::decode::hex;
 use crate::progress;
 use anyhow::{anyhow, bail, Context, Result};
 use crossbeam_channel::Receiver;
 use proto_net::tcpcl::{
     Agent, CloseReason, ConnectOptions, Direction, Error as AgentError, Event, SessTermReason,
-    SessionId, SessionParams, DEFAULT_PORT,
+    SessionHandle, SessionId, SessionParams, DEFAULT_PORT,
 };
-use std::fs::File;
+use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-enum Input {
-    File(PathBuf, File, u64),
-    Stdin,
-}
 
 pub(super) fn send(a: &SendArgs) -> Result<()> {
     let mut cfg = a.agent.config(ConfigFor::Send)?;
@@ -49,22 +47,9 @@ pub(super) fn send(a: &SendArgs) -> Result<()> {
         )
         .exit();
     }
-    // Every file must be readable before we connect.
-    let mut inputs = Vec::new();
-    for path in &a.files {
-        if path.as_os_str() == "-" {
-            inputs.push(Input::Stdin);
-            continue;
-        }
-        let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let meta = f
-            .metadata()
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if meta.is_dir() {
-            bail!("{} is a directory", path.display());
-        }
-        inputs.push(Input::File(path.clone(), f, meta.len()));
-    }
+    // Every file must be readable, and the bundle EIDs valid, before we connect.
+    let inputs = expand(&a.files)?;
+    let wrapper = Wrapper::new(&a.bundle, &cfg.node_id)?;
     let connect_timeout = cfg.connect_timeout()?;
     let contact_timeout = Duration::try_from_secs_f64(cfg.contact_timeout).unwrap_or_default();
     let term_timeout = Duration::try_from_secs_f64(cfg.sess_term_timeout).unwrap_or_default();
@@ -96,30 +81,27 @@ pub(super) fn send(a: &SendArgs) -> Result<()> {
     let ack_timeout = (a.ack_timeout > 0).then(|| Duration::from_secs(a.ack_timeout));
     let result = (|| -> Result<()> {
         for input in inputs {
-            let (name, len, tid) = match input {
-                Input::File(path, f, len) => {
-                    let name = path.display().to_string();
-                    if len > params.peer_transfer_mru {
-                        bail!(
-                            "{name} is {len} bytes, more than {to} accepts (its transfer MRU is {} bytes)",
-                            params.peer_transfer_mru
-                        );
+            let shown = input.display();
+            let sent = send_one(
+                &mut s,
+                &session,
+                input,
+                wrapper.as_ref(),
+                &params,
+                ack_timeout,
+            );
+            match sent {
+                Ok(r) => {
+                    log::info!("{shown}: {} bytes acknowledged by {to}", r.wire_len);
+                    r.print(to, a.bundle.json);
+                }
+                Err(e) => {
+                    if a.bundle.json {
+                        SendReport::print_failure(&shown, &e);
                     }
-                    let tid = session
-                        .send_reader(f, Some(len))
-                        .map_err(|e| s.explain_send(e, &name))?;
-                    (name, Some(len), tid)
+                    return Err(e);
                 }
-                Input::Stdin => {
-                    let name = "stdin".to_string();
-                    let tid = session
-                        .send_reader(std::io::stdin(), None)
-                        .map_err(|e| s.explain_send(e, &name))?;
-                    (name, None, tid)
-                }
-            };
-            let sent = s.wait_transfer(tid, len, &name, ack_timeout)?;
-            log::info!("{name}: {sent} bytes acknowledged by {to}");
+            }
         }
         Ok(())
     })();
@@ -137,6 +119,101 @@ pub(super) fn send(a: &SendArgs) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// Sends one input (wrapped in a bundle if `wrapper` is set) and waits until it is
+/// acknowledged in full.
+fn send_one(
+    s: &mut Sender<'_>,
+    session: &SessionHandle,
+    input: Input,
+    wrapper: Option<&Wrapper>,
+    params: &SessionParams,
+    ack_timeout: Option<Duration>,
+) -> Result<SendReport> {
+    let shown = input.display();
+    let mru = params.peer_transfer_mru;
+    let to = s.to;
+    let too_big = |len: u64| {
+        anyhow!("{shown} is {len} bytes, more than {to} accepts (its transfer MRU is {mru} bytes)")
+    };
+    let (file, name) = match &input {
+        Input::File { path, name, .. } => (path.display().to_string(), Some(name.clone())),
+        Input::Stdin => ("-".to_string(), None),
+    };
+    let Some(w) = wrapper else {
+        // Raw transfer, streamed and hashed on the way out.
+        let (tid, len, hash) = match input {
+            Input::File { file, len, .. } => {
+                if len > mru {
+                    return Err(too_big(len));
+                }
+                let (reader, hash) = HashingReader::new(file);
+                let tid = session
+                    .send_reader(reader, Some(len))
+                    .map_err(|e| s.explain_send(e, &shown))?;
+                (tid, Some(len), hash)
+            }
+            Input::Stdin => {
+                let (reader, hash) = HashingReader::new(std::io::stdin());
+                let tid = session
+                    .send_reader(reader, None)
+                    .map_err(|e| s.explain_send(e, &shown))?;
+                (tid, None, hash)
+            }
+        };
+        let wire_len = s.wait_transfer(tid, len, &shown, ack_timeout)?;
+        let sha256 = hex(lock(&hash).clone().finalize().as_slice());
+        return Ok(SendReport {
+            file,
+            name,
+            size: wire_len,
+            sha256,
+            transfer_id: tid,
+            wire_len,
+            bundle: None,
+        });
+    };
+    let payload = match input {
+        Input::File { file, len, .. } => {
+            if len > mru {
+                return Err(too_big(len));
+            }
+            read_limited(file, mru, &shown)?
+        }
+        Input::Stdin => read_limited(std::io::stdin(), mru, &shown)?,
+    };
+    let bundle = w.wrap(&payload, name.as_deref())?;
+    let bundle_len = bundle.len() as u64;
+    if bundle_len > mru {
+        return Err(too_big(bundle_len));
+    }
+    let tid = session
+        .send_bytes(bundle)
+        .map_err(|e| s.explain_send(e, &shown))?;
+    let wire_len = s.wait_transfer(tid, Some(bundle_len), &shown, ack_timeout)?;
+    Ok(SendReport {
+        file,
+        name,
+        size: payload.len() as u64,
+        sha256: hex(Sha256::digest(&payload).as_slice()),
+        transfer_id: tid,
+        wire_len,
+        bundle: Some((w.source().to_string(), w.destination().to_string())),
+    })
+}
+
+/// Reads `r` whole, refusing more than `limit` bytes (what the peer accepts).
+fn read_limited(r: impl std::io::Read, limit: u64, name: &str) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut v = Vec::new();
+    r.take(limit.saturating_add(1))
+        .read_to_end(&mut v)
+        .with_context(|| format!("cannot read {name}"))?;
+    if v.len() as u64 > limit {
+        bail!("{name} is more than {limit} bytes, the peer's transfer MRU");
+    }
+    Ok(v)
 }
 
 /// The host part of `HOST:PORT` / `[V6]:PORT` (the default TLS server name).

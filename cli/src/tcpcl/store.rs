@@ -3,7 +3,9 @@
 //! `--out-dir` (never replacing a file) once the bundle is complete and before the
 //! last segment is acknowledged.
 
+use super::bundle_sink::{BundleMode, BundleSink};
 use super::lock;
+use super::report::BundleSummary;
 use crate::arrivals::Arrivals;
 use crate::decode::hex;
 use proto_net::tcpcl::{IncomingTransfer, SessionId, Sink, XferRefuseReason};
@@ -23,7 +25,13 @@ pub(super) enum Stored {
     Streaming,
     /// Complete, and published as arrival `seq` (under its final name in `--out-dir`,
     /// if one is set) before the agent acknowledged the last segment.
-    Done { seq: u64, sha256: String, len: u64 },
+    Done {
+        seq: u64,
+        sha256: String,
+        len: u64,
+        /// With `--bundles`: what the bundle said, and where it was stored.
+        extra: Option<Box<BundleArrival>>,
+    },
     /// Could not be stored: the sink failed, so the agent refused the transfer
     /// instead of acknowledging it.
     Failed,
@@ -32,6 +40,9 @@ pub(super) enum Stored {
 }
 
 pub(super) type SinkState = Arc<Mutex<Stored>>;
+
+/// A parsed bundle's fields and the path it was stored at (`--bundles`).
+pub(super) type BundleArrival = (BundleSummary, Option<PathBuf>);
 
 /// An incoming bundle, from its sink's creation until its line is printed.
 pub(super) struct Pending {
@@ -56,6 +67,8 @@ pub(super) struct Store {
     pub(super) next_token: AtomicU64,
     /// Bundles that could not be stored (refused, never acknowledged).
     pub(super) failed: AtomicU64,
+    /// `--bundles`: parse and store bundles with [`BundleSink`].
+    pub(super) bundles: Option<BundleMode>,
 }
 
 /// Streams a bundle into a `.part` file (or nowhere) while hashing it. The agent
@@ -94,6 +107,7 @@ impl HashingSink {
             seq,
             sha256,
             len: self.len,
+            extra: None,
         })
     }
 }
@@ -147,7 +161,7 @@ impl Drop for HashingSink {
 /// listener on the same directory): the name is taken with a hard link, which fails
 /// if it exists, and then the next number is tried. Where hard links are not
 /// supported, a rename of a name found free.
-fn publish(temp: &Path, arrivals: &Arrivals) -> std::io::Result<u64> {
+pub(super) fn publish(temp: &Path, arrivals: &Arrivals) -> std::io::Result<u64> {
     loop {
         let seq = arrivals.next_seq().unwrap_or_default();
         let Some(dst) = arrivals.path_for(seq) else {
@@ -174,7 +188,7 @@ fn publish(temp: &Path, arrivals: &Arrivals) -> std::io::Result<u64> {
 
 /// A new, empty `.part` file in `dir` with a name no other sink (of this or another
 /// listener) uses; its token.
-fn create_temp(store: &Store, dir: &Path) -> std::io::Result<(u64, PathBuf, File)> {
+pub(super) fn create_temp(store: &Store, dir: &Path) -> std::io::Result<(u64, PathBuf, File)> {
     let pid = std::process::id();
     let mut taken = 0;
     loop {
@@ -195,6 +209,29 @@ fn create_temp(store: &Store, dir: &Path) -> std::io::Result<(u64, PathBuf, File
 pub(super) fn choose_sink(t: &IncomingTransfer, store: &Arc<Store>) -> Sink {
     if let Some(r) = store.refuse {
         return Sink::Refuse(r);
+    }
+    if let Some(mode) = store.bundles {
+        let state = SinkState::default();
+        let token = store.next_token.fetch_add(1, Ordering::SeqCst);
+        lock(&store.pending).insert(
+            token,
+            Pending {
+                session: t.session,
+                transfer_id: t.transfer_id,
+                node_id: t.peer_node_id.clone(),
+                temp: None,
+                state: state.clone(),
+            },
+        );
+        return Sink::Writer(Box::new(BundleSink {
+            buf: Vec::new(),
+            mode,
+            transfer_id: t.transfer_id,
+            node_id: t.peer_node_id.clone(),
+            state,
+            store: store.clone(),
+            finished: false,
+        }));
     }
     let (token, file) = match &store.out_dir {
         Some(dir) => match create_temp(store, dir) {
