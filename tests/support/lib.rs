@@ -9,6 +9,7 @@
 //! - [`skip`]: the policy for tests that need an outside peer: marked
 //!   `#[ignore = "needs <peer>"]`, skipped with a printed reason when the peer is
 //!   missing, fatal when `PROTO_REQUIRE_PEERS=1`.
+//! - [`dtnd`]: dtn7-rs's `dtnd` on loopback, with `dtnsend` and `dtnrecv`.
 //! - [`child`]: child processes killed on every exit path, output captured.
 //! - [`cli`]: the `proto` binary's listeners started under a [`child::ChildGuard`].
 //! - [`cotp_wire`]: COTP/TPKT TPDUs as raw bytes for hand-played peers.
@@ -25,6 +26,7 @@ pub mod bpv7;
 pub mod child;
 pub mod cli;
 pub mod cotp_wire;
+pub mod dtnd;
 pub mod pcap;
 pub mod peers;
 pub mod procfs;
