@@ -373,6 +373,41 @@ fn a_raw_send_prints_the_hash_the_listener_prints() {
 }
 
 #[test]
+fn listen_json_without_bundles_reports_raw_transfers() {
+    let dir = tmpdir("rawjson");
+    let out = dir.join("out");
+    let (rx, addr) = tcpcl_listen(
+        bin(),
+        &[
+            "--node-id",
+            "dtn://rx/",
+            "--json",
+            "--out-dir",
+            s(&out),
+            "--count",
+            "2",
+        ],
+    );
+    std::fs::write(dir.join("empty"), b"").unwrap();
+    std::fs::write(dir.join("one"), b"1").unwrap();
+    let tx = send(&addr, &[s(&dir.join("empty")), s(&dir.join("one"))]);
+    assert!(tx.status.success(), "{}", tx.stderr);
+    let rx = rx.finish(LIMIT);
+    let v = json_lines(&rx.stdout);
+    assert_eq!(v.len(), 2, "{}", rx.stdout);
+    for (i, (a, data)) in v.iter().zip([&b""[..], b"1"]).enumerate() {
+        assert_eq!(a["seq"], i + 1);
+        assert_eq!(a["size"], data.len());
+        assert_eq!(a["sha256"], sha_hex(data));
+        assert_eq!(a["transfer_id"], i);
+        assert_eq!(a["node_id"], "dtn://tx/");
+        assert_eq!(a["file"], s(&out.join(format!("tcpcl-{:06}.bin", i + 1))));
+        assert!(a.get("bundle").is_none(), "{a}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_failed_send_reports_json_and_exits_1() {
     let dir = tmpdir("fail");
     let (rx, addr) = tcpcl_listen(
