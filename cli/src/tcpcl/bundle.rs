@@ -18,8 +18,8 @@ pub(super) const BUNDLE_MEMORY_LIMIT: u64 = 256 << 20;
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct SendBundleArgs {
     /// Wrap each file in a BPv7 bundle (RFC 9171) for this destination EID, e.g.
-    /// dtn://node2/incoming or ipn:2.1 (the file is read into memory). With a
-    /// directory, each file's relative name travels in a block of type 192.
+    /// dtn://node2/incoming or ipn:2.1 (the file is read into memory). Each file's
+    /// name (its path below a DIR argument) travels in a block of type 192.
     #[arg(long, value_name = "EID")]
     pub(super) bundle_to: Option<String>,
     /// Source EID of the bundles (default: --node-id).
