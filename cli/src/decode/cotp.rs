@@ -135,7 +135,10 @@ fn describe(tpdu: &Tpdu<'_>, at: usize, len: usize) -> Node {
             c.push(Node::value("nr", None, x.nr));
         }
         Tpdu::ExpeditedData(x) => {
-            refs(&mut c, x.dst_ref, None);
+            // RFC 1006's class 0 ED (LI 2) has no DST-REF, like a class 0 DT.
+            if let Some(d) = x.dst_ref {
+                refs(&mut c, d, None);
+            }
             c.push(Node::value("eot", None, x.eot));
             c.push(Node::value("nr", None, x.nr));
         }

@@ -48,15 +48,19 @@
 
 mod config;
 mod event;
+mod expedited;
 pub mod negotiate;
 
+#[cfg(test)]
+mod expedited_tests;
 #[cfg(test)]
 mod tests;
 
 pub use config::{Config, ConfigError};
-pub use event::{CloseReason, Event, ProtocolError, Timer};
+pub use event::{CloseReason, Event, ExpeditedBytes, ProtocolError, Timer};
 
 use crate::cotp::codes::{DisconnectReason, RejectCause, TpduKind, TpduSize};
+use crate::cotp::expedited as ed;
 use crate::cotp::params::{Param, Params};
 use crate::cotp::tpdu::{self, Connect, DisconnectConfirm, DisconnectRequest, ErrorTpdu, Tpdu};
 use crate::cotp::{FrameError, TpduError, Tsap};
@@ -147,6 +151,16 @@ pub enum UsageError {
     /// `accept` / `refuse` outside [`State::AwaitingAccept`].
     #[error("no connection request is waiting for a decision")]
     NoPendingRequest,
+    /// Expedited data was not negotiated on this connection (RFC 1006: both the CR
+    /// and the CC must select it).
+    #[error("expedited data was not negotiated on this connection")]
+    ExpeditedNotSelected,
+    /// Expedited data of the wrong size (1 to 16 octets).
+    #[error("{0}")]
+    Expedited(crate::cotp::expedited::EdError),
+    /// Too many TPDUs are queued; transmit them first.
+    #[error("the transmit queue is full: call poll_transmit first")]
+    QueueFull,
 }
 
 impl From<EncodeError> for UsageError {
@@ -166,6 +180,8 @@ enum Pending {
     Dc,
     Er(RejectCause),
     Raw,
+    /// An ED with this many octets of the array (RFC 1006 class 0 form).
+    Ed([u8; crate::cotp::expedited::MAX_ED_DATA], u8),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +216,8 @@ pub struct Connection {
     remote_ref: u16,
     calling_tsap: Option<Tsap>,
     called_tsap: Option<Tsap>,
+    /// RFC 1006 expedited data is in use (both the CR and the CC selected it).
+    expedited: bool,
     // Receive path.
     deframer: Deframer,
     rx: Rx,
@@ -212,7 +230,7 @@ pub struct Connection {
     msg_len: usize,
     dt_started: bool,
     // Transmit path.
-    pending: Ring<Pending, 4>,
+    pending: Ring<Pending, 8>,
     raw: Box<[u8]>,
     raw_len: usize,
     er_echo: [u8; ER_ECHO_MAX],
@@ -241,6 +259,7 @@ impl Connection {
             remote_ref: 0,
             calling_tsap: cfg.calling_tsap,
             called_tsap: cfg.called_tsap,
+            expedited: false,
             deframer: Deframer::new(cfg.max_frame_len),
             rx: Rx::Header,
             head: [0; 3],
@@ -285,6 +304,7 @@ impl Connection {
         cfg.tpdu_size = req.params.tpdu_size().unwrap_or(TpduSize::S128);
         cfg.calling_tsap = tsap_of(req.params.calling_tsap());
         cfg.called_tsap = tsap_of(req.params.called_tsap());
+        cfg.expedited = ed::selected(&req.params);
         cfg.preferred_max_tpdu_size = req
             .params
             .preferred_max_tpdu_size()
@@ -581,6 +601,9 @@ impl Connection {
                 })
                 .encode_frame(out)?
             }
+            Pending::Ed(data, len) => {
+                Tpdu::ExpeditedData(ed::class0(&data[..usize::from(len)])).encode_frame(out)?
+            }
             Pending::Raw => {
                 let need = tpkt::HEADER_LEN + self.raw_len;
                 if out.len() < need {
@@ -622,6 +645,9 @@ impl Connection {
         if let Some(p) = self.cfg.preferred_max_tpdu_size {
             add(Param::PreferredMaxTpduSize((p / 128).max(1)));
         }
+        if self.cfg.expedited {
+            add(ed::option_param());
+        }
         if let Ok(extra) = Params::parse(TpduKind::ConnectionRequest, &self.cfg.extra_params, 0) {
             extra.iter().for_each(&mut add);
         }
@@ -634,7 +660,7 @@ impl Connection {
     }
 
     fn encode_cc(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
-        let mut list = [Param::Version(0); 4];
+        let mut list = [Param::Version(0); 5];
         let mut n = 0;
         list[n] = Param::TpduSize(self.tpdu_size);
         n += 1;
@@ -648,6 +674,11 @@ impl Connection {
         }
         if let Some(p) = self.preferred_max {
             list[n] = Param::PreferredMaxTpduSize(u32::try_from(p / 128).unwrap_or(u32::MAX));
+            n += 1;
+        }
+        if self.expedited {
+            // Selected in answer to a CR that proposed it; absent means non-use.
+            list[n] = ed::option_param();
             n += 1;
         }
         Tpdu::ConnectionConfirm(Connect {
@@ -904,6 +935,7 @@ impl Connection {
                     } => {
                         self.tpdu_size = tpdu_size;
                         self.preferred_max = preferred_max;
+                        self.expedited = self.cfg.expedited && ed::selected(&cr.params);
                         if self.cfg.manual_accept {
                             self.state = State::AwaitingAccept;
                             self.emit(Event::ConnectRequested);
@@ -945,6 +977,9 @@ impl Connection {
                     (Some(o), Some(t)) => Some(o.min(t).max(128)),
                     _ => None,
                 };
+                // In use only if we proposed it; a CC selecting what we did not
+                // propose is ignored (the option stays off).
+                self.expedited = self.cfg.expedited && ed::selected(&cc.params);
                 self.open(now);
             }
             (State::AwaitingConfirm, Tpdu::DisconnectRequest(dr)) => {
@@ -957,6 +992,7 @@ impl Connection {
                     CloseReason::PeerDisconnect { reason: dr.reason },
                 );
             }
+            (State::Open, Tpdu::ExpeditedData(e)) if self.expedited => self.on_expedited(buf, &e),
             (_, Tpdu::DisconnectConfirm(_)) => self.finish(CloseReason::DisconnectConfirmed),
             (_, Tpdu::Error(er)) => self.finish(CloseReason::PeerError { cause: er.cause }),
             (State::AwaitingRequest | State::AwaitingAccept, Tpdu::DisconnectRequest(dr)) => {
