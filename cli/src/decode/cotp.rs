@@ -211,7 +211,16 @@ fn describe_param(p: &Param<'_>, at: usize) -> Node {
         | Param::InvalidTpdu(v)
         | Param::Unknown { value: v, .. } => (hex(v).into(), hex(v)),
         Param::Checksum(c) => (hex(&c).into(), hex(&c)),
-        Param::Version(v) | Param::AdditionalOptions(v) => (v.into(), v.to_string()),
+        Param::Version(v) => (v.into(), v.to_string()),
+        Param::AdditionalOptions(v) => {
+            // Bit 1 is the one RFC 1006 gives class 0: use of expedited data.
+            let ed = if v & proto_core::cotp::expedited::OPTION_EXPEDITED != 0 {
+                "use"
+            } else {
+                "non-use"
+            };
+            (v.into(), format!("{v:#04x} (expedited data: {ed})"))
+        }
         Param::PreferredMaxTpduSize(u) => (
             (u64::from(u) * 128).into(),
             format!("{} bytes ({u} × 128)", u64::from(u) * 128),
