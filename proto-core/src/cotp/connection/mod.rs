@@ -52,7 +52,7 @@ mod expedited;
 pub mod negotiate;
 
 #[cfg(test)]
-mod expedited_tests;
+mod rfc1006_tests;
 #[cfg(test)]
 mod tests;
 

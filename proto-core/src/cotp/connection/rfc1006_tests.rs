@@ -1,5 +1,6 @@
-//! Transcript tests of RFC 1006 expedited data on a connection: negotiation from
-//! both sides, sending, receiving, and the ER for an ED that is not acceptable.
+//! Transcript tests of what RFC 1006 adds to or assumes of class 0 on a connection:
+//! expedited data (negotiation from both sides, sending, receiving, the ER for an ED
+//! that is not acceptable), user data in CR/CC, and a CC without C0.
 
 use super::*;
 use crate::cotp::decode_frame;
@@ -284,5 +285,71 @@ fn an_ed_at_the_limit_is_delivered_and_the_connection_goes_on() {
     );
     assert_eq!(data, b"A");
     assert!(b.is_open());
+    // RFC 1006's ED has no EA: nothing is sent in answer.
+    let mut out = [0u8; 64];
+    assert_eq!(b.poll_transmit(now, &mut out), Ok(None));
     assert_eq!(ExpeditedBytes::new(&[0; 17]), None);
+}
+
+#[test]
+fn a_cc_without_c0_means_128_octets_for_the_initiator() {
+    // X.224 §13.3.4 b: without the TPDU size parameter the size is 128 octets; we
+    // proposed 1024, the CC names none.
+    let now = Instant::now();
+    let mut a = Connection::new(cfg(false, 1), Side::Active, now).unwrap();
+    let mut out = [0u8; 256];
+    a.poll_transmit(now, &mut out).unwrap().unwrap();
+    assert_eq!(a.tpdu_size(), TpduSize::S1024);
+    a.handle_input(now, &hex("0300000b06d00001424200"));
+    assert!(a.is_open());
+    assert_eq!(a.tpdu_size(), TpduSize::S128);
+    assert_eq!(a.max_dt_payload(), 125);
+    let framed = a.frame_data(&[1; 300], true, &mut [0u8; 1024]).unwrap();
+    // 300 bytes in DTs of at most 125: three frames of 7 + payload.
+    assert_eq!(framed.written, 300 + 3 * 7);
+}
+
+#[test]
+fn user_data_in_a_cr_or_cc_is_accepted_and_never_sent() {
+    // X.224 class 0 allows no user data in CR/CC; RFC 1006 implementations may carry up
+    // to 32 octets. Received, it is tolerated (the connection opens, the bytes are
+    // visible through `last_tpdu`); we never send any.
+    let now = Instant::now();
+    let mut b = Connection::new(cfg(false, 0x4242), Side::Passive, now).unwrap();
+    let ud = [0x55u8; 32];
+    let params = [Param::TpduSize(TpduSize::S1024)];
+    let cr = Tpdu::ConnectionRequest(Connect {
+        src_ref: 1,
+        params: Params::list(&params),
+        user_data: &ud,
+        ..Connect::default()
+    });
+    let mut wire = [0u8; 128];
+    let n = cr.encode_frame(&mut wire).unwrap();
+    assert_eq!(b.handle_input(now, &wire[..n]).consumed, n);
+    assert_eq!(b.last_tpdu().map(|t| t.user_data().len()), Some(32));
+    assert!(b.is_open());
+    let mut out = [0u8; 256];
+    let n = b.poll_transmit(now, &mut out).unwrap().unwrap();
+    let Tpdu::ConnectionConfirm(cc) = tpdu(&out[..n]) else {
+        panic!("no CC")
+    };
+    assert!(cc.user_data.is_empty());
+    // The initiator: our CR has none; a CC with user data opens the connection.
+    let mut a = Connection::new(cfg(false, 1), Side::Active, now).unwrap();
+    let n = a.poll_transmit(now, &mut out).unwrap().unwrap();
+    let Tpdu::ConnectionRequest(ours) = tpdu(&out[..n]) else {
+        panic!("no CR")
+    };
+    assert!(ours.user_data.is_empty());
+    let cc = Tpdu::ConnectionConfirm(Connect {
+        dst_ref: 1,
+        src_ref: 0x4242,
+        params: Params::list(&params),
+        user_data: b"hello",
+        ..Connect::default()
+    });
+    let n = cc.encode_frame(&mut wire).unwrap();
+    a.handle_input(now, &wire[..n]);
+    assert!(a.is_open());
 }
