@@ -2,7 +2,7 @@
 //! ED, and what a received one becomes. Negotiation is in the CR/CC handling of the
 //! state machine; the TPDU rules are in [`crate::cotp::expedited`].
 
-use super::{Connection, Event, Pending, ProtocolError, State, UsageError};
+use super::{Connection, Event, Pending, ProtocolError, State, UsageError, PENDING_SLOTS};
 use crate::cotp::codes::RejectCause;
 use crate::cotp::expedited::{self as ed, MAX_ED_DATA};
 use crate::cotp::tpdu::ExpeditedData;
@@ -28,6 +28,11 @@ impl Connection {
             return Err(UsageError::ExpeditedNotSelected);
         }
         ed::check_len(data.len()).map_err(UsageError::Expedited)?;
+        // Two slots stay free for the TPDUs the machine queues itself (a CC, the final
+        // DR or ER), so queued EDs can never crowd out the end of the connection.
+        if self.pending.len() + 2 >= PENDING_SLOTS {
+            return Err(UsageError::QueueFull);
+        }
         let mut bytes = [0u8; MAX_ED_DATA];
         bytes[..data.len()].copy_from_slice(data);
         self.pending

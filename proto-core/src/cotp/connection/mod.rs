@@ -198,6 +198,8 @@ enum Rx {
     Discard,
 }
 
+/// Control TPDUs (and EDs) waiting for `poll_transmit`.
+const PENDING_SLOTS: usize = 8;
 const EVENTS: usize = 16;
 /// `handle_input` stops early when this many events wait, so a peer cannot make a
 /// caller that polls late lose events.
@@ -232,7 +234,7 @@ pub struct Connection {
     msg_len: usize,
     dt_started: bool,
     // Transmit path.
-    pending: Ring<Pending, 8>,
+    pending: Ring<Pending, PENDING_SLOTS>,
     raw: Box<[u8]>,
     raw_len: usize,
     er_echo: [u8; ER_ECHO_MAX],

@@ -190,6 +190,15 @@ fn sending_checks_state_negotiation_and_length() {
         assert!(queued <= 8);
     }
     assert_eq!(c.send_expedited(b"q"), Err(UsageError::QueueFull));
+    assert!(queued <= 6, "two slots stay free");
+    // A violation now still queues its ER after the EDs.
+    let bad = hex("0300000804900000");
+    c.handle_input(now, &bad);
+    let mut last = vec![];
+    while let Some(n) = c.poll_transmit(now, &mut out).unwrap() {
+        last = out[..n].to_vec();
+    }
+    assert!(matches!(tpdu(&last), Tpdu::Error(_)), "{last:02x?}");
     // Without negotiation.
     let mut p = pair(true, false, 1);
     assert_eq!(
