@@ -286,6 +286,17 @@ fn expedited_data_is_sent_when_the_listener_selects_it_and_refused_clearly_other
     );
     assert!(r.status.success(), "{}", r.stderr);
     assert_eq!(r.stdout_bytes, b"after the EDs");
+    // More EDs than the client keeps while it waits for a message (64): the echoed
+    // ones are logged, the reply still arrives.
+    let m = dir.join("m");
+    let mut many: Vec<&str> = Vec::new();
+    for _ in 0..70 {
+        many.extend(["--expedited", "01"]);
+    }
+    many.extend(["--expect-reply", s(&m)]);
+    let r = send(&addr, &many);
+    assert!(r.status.success(), "{}", r.stderr);
+    assert_eq!(r.stdout_bytes, b"after the EDs");
     // Only expedited data, no file.
     let r = send(&addr, &["--expedited", "0123456789abcdef0123456789abcdef"]);
     assert!(r.status.success(), "{}", r.stderr);

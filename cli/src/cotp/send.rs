@@ -9,7 +9,7 @@ use crate::units::{human, parse_limit};
 use anyhow::{Context, Result};
 use proto_core::cotp::connection::ProtocolError;
 use proto_core::cotp::{DisconnectReason, TpduSize};
-use proto_net::cotp::{ConnectOptions, Connection, Error as CotpError, DEFAULT_PORT};
+use proto_net::cotp::{ConnectOptions, Connection, Error as CotpError, Received, DEFAULT_PORT};
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -117,14 +117,26 @@ pub(super) fn run(a: &SendArgs) -> Result<()> {
         bar.finish();
         log::info!("sent {name}: {sent} bytes");
         if a.expect_reply {
-            let reply = conn.recv_data().map_err(|e| match e {
-                CotpError::Protocol(ProtocolError::MessageTooLarge { limit }) => anyhow::anyhow!(
-                    "the reply from {to} to {name} is larger than the {} limit for replies \
-                     (--max-reply-size raises it)",
-                    human(limit as u64)
-                ),
-                e => explain(e, &to),
-            })?;
+            // Expedited data the peer sends meanwhile (an echoing listener returns ours)
+            // is logged, not taken for the reply.
+            let reply = loop {
+                match conn.recv().map_err(|e| match e {
+                    CotpError::Protocol(ProtocolError::MessageTooLarge { limit }) => {
+                        anyhow::anyhow!(
+                            "the reply from {to} to {name} is larger than the {} limit for \
+                             replies (--max-reply-size raises it)",
+                            human(limit as u64)
+                        )
+                    }
+                    e => explain(e, &to),
+                })? {
+                    Received::Message(m) => break m,
+                    Received::Expedited(e) => {
+                        let hex: String = e.iter().map(|b| format!("{b:02x}")).collect();
+                        log::info!("expedited data from {to}: {hex}");
+                    }
+                }
+            };
             if stdout.is_terminal() {
                 stdout.write_all(hexdump(&reply).as_bytes())?;
             } else {
