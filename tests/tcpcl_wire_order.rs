@@ -103,12 +103,17 @@ fn summary(msgs: &[Msg]) -> Vec<String> {
 /// lands between two segments, and the bundle in progress still completes (§6.1).
 #[test]
 fn sess_term_lands_between_the_segments_of_a_bundle_being_written() -> Result<()> {
-    let (_agent, _events, mut raw, session) = setup(SEGMENT)?;
+    let (_agent, events, mut raw, session) = setup(SEGMENT)?;
     let head = pattern(2 * SEGMENT as usize + 1000, 1);
     let tail = pattern(SEGMENT as usize + 5000, 2);
     let (source, gate) = Gated::new(head.clone(), tail.clone());
     let tid = session.send_reader(source, Some((head.len() + tail.len()) as u64))?;
-    // Let the agent fill the window: a segment is now in flight.
+    // The transfer has started; let the agent fill the window: a segment is in flight.
+    wait_event(
+        &events,
+        T,
+        |e| matches!(e, Event::TransferStarted { transfer_id, .. } if *transfer_id == tid),
+    )?;
     std::thread::sleep(Duration::from_millis(300));
     session.terminate(SessTermReason::BUSY)?;
     std::thread::sleep(Duration::from_millis(100));
@@ -238,13 +243,18 @@ fn a_close_in_the_middle_of_a_segment_sends_no_sess_term() -> Result<()> {
     cfg.segment_size_tx_initial = BIG;
     cfg.segment_size_tx_max = BIG;
     let agent = Agent::new(cfg)?;
-    let _events = agent.events();
+    let events = agent.events();
     let addr = agent.listen("127.0.0.1:0")?;
     let mut raw = RawPeer::connect(addr, Some(RCVBUF))?;
     raw.handshake(0, BIG, 1 << 30, NODE)?;
     let session = any_session(&agent)?;
     session.wait_established(T)?;
-    session.send_bytes(pattern(2 * BIG as usize, 5))?;
+    let tid = session.send_bytes(pattern(2 * BIG as usize, 5))?;
+    wait_event(
+        &events,
+        T,
+        |e| matches!(e, Event::TransferStarted { transfer_id, .. } if *transfer_id == tid),
+    )?;
     std::thread::sleep(Duration::from_millis(300));
     session.close();
     let (msgs, cut) = raw.read_to_end(T)?;
