@@ -267,3 +267,72 @@ fn a_slow_reader_gets_the_whole_echo() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(conn.recv_data().unwrap(), msg);
 }
+
+#[test]
+fn expedited_data_is_sent_when_the_listener_selects_it_and_refused_clearly_otherwise() {
+    let (listener, addr) = listen(&["--expedited", "--echo"]);
+    let dir = tmpdir("expedited");
+    std::fs::write(dir.join("m"), b"after the EDs").unwrap();
+    let r = send(
+        &addr,
+        &[
+            "--expedited",
+            "0102ff",
+            "--expedited",
+            "00",
+            "--expect-reply",
+            s(&dir.join("m")),
+        ],
+    );
+    assert!(r.status.success(), "{}", r.stderr);
+    assert_eq!(r.stdout_bytes, b"after the EDs");
+    // More EDs than the client keeps while it waits for a message (64): the echoed
+    // ones are logged, the reply still arrives.
+    let m = dir.join("m");
+    let mut many: Vec<&str> = Vec::new();
+    for _ in 0..70 {
+        many.extend(["--expedited", "01"]);
+    }
+    many.extend(["--expect-reply", s(&m)]);
+    let r = send(&addr, &many);
+    assert!(r.status.success(), "{}", r.stderr);
+    assert_eq!(r.stdout_bytes, b"after the EDs");
+    // Only expedited data, no file.
+    let r = send(&addr, &["--expedited", "0123456789abcdef0123456789abcdef"]);
+    assert!(r.status.success(), "{}", r.stderr);
+    listener.signal("TERM");
+    let out = listener.finish(Duration::from_secs(10));
+    assert!(out.status.success());
+    for line in [
+        " 3 bytes hex=0102ff",
+        " 1 bytes hex=00",
+        " 16 bytes hex=0123456789abcdef0123456789abcdef",
+    ] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.contains("expedited from 127.0.0.1:") && l.ends_with(line)),
+            "{line}: {}",
+            out.stdout
+        );
+    }
+    // A listener that does not select the option: nothing is sent, exit 1, the reason.
+    let (plain, addr) = listen(&[]);
+    let r = send(&addr, &["--expedited", "aa"]);
+    assert_eq!(r.code(), Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("did not select expedited data"),
+        "{}",
+        r.stderr
+    );
+    drop(plain);
+    // 0 or 17 bytes, or not hex: usage errors before connecting.
+    for bad in ["", "0123456789abcdef0123456789abcdef01", "xyz", "abc"] {
+        let r = ChildGuard::run(
+            bin(),
+            &["cotp", "send", "--to", "127.0.0.1:1", "--expedited", bad],
+            SEND,
+        );
+        assert_eq!(r.code(), Some(2), "{bad:?}: {}", r.stderr);
+    }
+}

@@ -551,3 +551,40 @@ fn help_works() {
     assert!(run.stdout.contains("--json"));
     assert!(run.stdout.contains("tcpcl"));
 }
+
+#[test]
+fn cotp_rfc1006_expedited_data_and_its_option() {
+    // A CC selecting expedited data (C6 = 01), then an RFC 1006 class 0 ED: LI 2, no
+    // DST-REF, EOT, 16 octets (tshark 4.0 shows this ED only as data).
+    let cc = "030000110cd00001424200c0010ac60101";
+    let ed = "03000017021080000102030405060708090a0b0c0d0e0f";
+    let run = decode(&["cotp", "--json", cc, ed]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = json_lines(&run);
+    let c6 = &v[0]["cotp"]["params"][1];
+    assert_eq!(
+        (&c6["code"], &c6["value"]),
+        (&"0xc6".into(), &1.into()),
+        "{c6}"
+    );
+    let cc_text = decode(&["cotp", cc]);
+    assert!(
+        cc_text
+            .stdout
+            .contains("additional-options (0xc6): 0x01 (expedited data: use)"),
+        "{}",
+        cc_text.stdout
+    );
+    let e = &v[1]["cotp"];
+    assert_eq!(e["type"], "ED");
+    assert_eq!(e["li"], 2);
+    assert_eq!(e["eot"], true);
+    assert_eq!(e["nr"], 0);
+    assert!(e.get("dst_ref").is_none(), "{e}");
+    assert_eq!(e["data"], "000102030405060708090a0b0c0d0e0f");
+    assert_eq!(e["data_len"], 16);
+    let text = decode(&["cotp", "0300000802108041"]);
+    assert_eq!(text.code, 0);
+    assert!(text.stdout.contains("cotp: ED"), "{}", text.stdout);
+    assert!(text.stdout.contains("data: 41"), "{}", text.stdout);
+}

@@ -608,7 +608,7 @@ mod cotp_frames {
             }
             Tpdu::ExpeditedData(d) => {
                 // tshark shows no EOT field for ED.
-                e.add("cotp.destref", h16(d.dst_ref))
+                e.add("cotp.destref", h16(d.dst_ref.unwrap_or(0)))
                     .add("cotp.tpdu-number", seq(d.format, d.nr))
                     .absent("cotp.eot");
             }
@@ -775,7 +775,7 @@ mod cotp_frames {
         let ed = |format, nr, params, data| {
             Tpdu::ExpeditedData(ExpeditedData {
                 format,
-                dst_ref: 2,
+                dst_ref: Some(2),
                 eot: true,
                 nr,
                 params: Params::list(params),

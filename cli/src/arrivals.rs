@@ -93,6 +93,20 @@ impl Arrivals {
         Ok(())
     }
 
+    /// Prints one line for expedited data (COTP ED): not a message, not counted.
+    pub(crate) fn print_expedited(&self, peer: &str, data: &[u8]) {
+        let _guard = self.stdout.lock();
+        let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "{} expedited from {peer} {} bytes hex={hex}",
+            rfc3339(SystemTime::now()),
+            data.len()
+        );
+        let _ = out.flush();
+    }
+
     /// Prints one arrival line.
     pub(crate) fn print(&self, seq: u64, peer: &str, size: u64, sha256: &str) {
         let _guard = self.stdout.lock();

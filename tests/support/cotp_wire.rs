@@ -50,6 +50,14 @@ pub fn dt(eot: bool, data: &[u8]) -> Vec<u8> {
     tpkt(&t)
 }
 
+/// An RFC 1006 class 0 ED (in its TPKT): a DT's shape with code 0x10, EOT set, no
+/// DST-REF.
+pub fn ed(data: &[u8]) -> Vec<u8> {
+    let mut t = vec![2, 0x10, 0x80];
+    t.extend_from_slice(data);
+    tpkt(&t)
+}
+
 /// A DR (in its TPKT).
 pub fn dr(dst: u16, src: u16, reason: u8) -> Vec<u8> {
     let mut t = vec![6, 0x80];

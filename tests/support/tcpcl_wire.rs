@@ -106,6 +106,18 @@ pub fn xfer_ack(flags: u8, tid: u64, len: u64) -> Vec<u8> {
     m
 }
 
+/// An XFER_REFUSE.
+pub fn xfer_refuse(reason: u8, tid: u64) -> Vec<u8> {
+    let mut m = vec![0x03, reason];
+    m.extend_from_slice(&tid.to_be_bytes());
+    m
+}
+
+/// A SESS_TERM (`flags` 0x01 is REPLY).
+pub fn sess_term(flags: u8, reason: u8) -> Vec<u8> {
+    vec![0x05, flags, reason]
+}
+
 /// A KEEPALIVE.
 pub const KEEPALIVE: [u8; 1] = [0x04];
 
@@ -210,6 +222,34 @@ impl RawPeer {
             Ok(None) => bail!("the agent closed the connection"),
             Err(e) if is_timeout(&e) => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Everything until the agent closes (FIN or reset) within `within`: the whole
+    /// messages, then the bytes of a message cut short by the close (empty when the
+    /// stream ended at a message boundary).
+    pub fn read_to_end(&mut self, within: Duration) -> Result<(Vec<Msg>, Vec<u8>)> {
+        let deadline = Instant::now() + within;
+        let mut chunk = [0u8; 64 << 10];
+        let mut msgs = Vec::new();
+        loop {
+            while let Some((m, n)) = parse_msg(&self.buf)? {
+                self.buf.drain(..n);
+                msgs.push(m);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            ensure!(!left.is_zero(), "the agent kept the connection open");
+            self.sock.set_read_timeout(Some(left))?;
+            match self.sock.read(&mut chunk) {
+                Ok(0) => return Ok((msgs, std::mem::take(&mut self.buf))),
+                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                    return Ok((msgs, std::mem::take(&mut self.buf)))
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 

@@ -10,7 +10,9 @@ use crate::units::{human, parse_limit};
 use anyhow::{Context, Result};
 use proto_core::cotp::connection::ProtocolError;
 use proto_core::cotp::{DisconnectReason, TpduSize};
-use proto_net::cotp::{Connection, Error as CotpError, ListenOptions, Listener, DEFAULT_PORT};
+use proto_net::cotp::{
+    Connection, Error as CotpError, ListenOptions, Listener, Received, DEFAULT_PORT,
+};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,6 +55,11 @@ pub(crate) struct ListenArgs {
     /// refused with DR "congestion at TSAP", which the sender reports.
     #[arg(long, value_name = "BYTES", default_value = "16M", value_parser = parse_limit)]
     max_message_size: usize,
+    /// Accept RFC 1006 expedited data when a client proposes it (the CC selects the
+    /// option); each ED prints a line `... expedited from PEER N bytes hex=...` and,
+    /// with --echo, goes back as an ED. Without it a client's ED gets an ER.
+    #[arg(long)]
+    expedited: bool,
     /// Close connections that receive nothing for this many seconds.
     #[arg(long, value_name = "SECS")]
     inactivity_timeout: Option<u64>,
@@ -74,6 +81,7 @@ pub(super) fn run(a: &ListenArgs) -> Result<()> {
             .transpose()?,
         max_message_size: a.max_message_size,
         inactivity_timeout: a.inactivity_timeout.map(Duration::from_secs),
+        expedited: a.expedited,
         // Handlers wake up this often to notice a shutdown between messages.
         timeout: Some(Duration::from_millis(250)),
         ..ListenOptions::default()
@@ -192,8 +200,14 @@ fn serve(
 ) -> Result<()> {
     let peer_s = peer.to_string();
     loop {
-        match conn.recv_data() {
-            Ok(msg) => {
+        match conn.recv() {
+            Ok(Received::Expedited(data)) => {
+                arrivals.print_expedited(&peer_s, &data);
+                if echo {
+                    conn.send_expedited(&data)?;
+                }
+            }
+            Ok(Received::Message(msg)) => {
                 let Some(seq) = arrivals.next_seq() else {
                     // --count reached elsewhere: this message is not ours to keep.
                     let _ = conn.close_with_reason(DisconnectReason::NORMAL);

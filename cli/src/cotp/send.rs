@@ -9,7 +9,7 @@ use crate::units::{human, parse_limit};
 use anyhow::{Context, Result};
 use proto_core::cotp::connection::ProtocolError;
 use proto_core::cotp::{DisconnectReason, TpduSize};
-use proto_net::cotp::{ConnectOptions, Connection, Error as CotpError, DEFAULT_PORT};
+use proto_net::cotp::{ConnectOptions, Connection, Error as CotpError, Received, DEFAULT_PORT};
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -46,8 +46,13 @@ pub(crate) struct SendArgs {
     /// Seconds to wait for the connection and for each reply.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
+    /// Expedited data (hex, 1 to 16 bytes) to send as one RFC 1006 ED, before the
+    /// files; repeatable. The CR proposes the option; if the peer's CC does not select
+    /// it, nothing is sent and the command fails.
+    #[arg(long, value_name = "HEX", value_parser = parse_expedited)]
+    expedited: Vec<Vec<u8>>,
     /// Files to send, one message each; `-` reads stdin.
-    #[arg(value_name = "FILE|-", required = true)]
+    #[arg(value_name = "FILE|-", required_unless_present = "expedited")]
     files: Vec<PathBuf>,
 }
 
@@ -72,8 +77,21 @@ pub(super) fn run(a: &SendArgs) -> Result<()> {
         .max_tpdu_size(a.tpdu_size)
         .connect_timeout(Duration::from_secs(a.timeout))
         .timeout(Some(Duration::from_secs(a.timeout)))
-        .max_message_size(a.max_reply_size);
+        .max_message_size(a.max_reply_size)
+        .expedited(!a.expedited.is_empty());
     let mut conn = Connection::connect(to.as_str(), opts).map_err(|e| explain(e, &to))?;
+    if !a.expedited.is_empty() {
+        if !conn.expedited_selected() {
+            let _ = conn.close();
+            anyhow::bail!(
+                "{to} did not select expedited data in its CC (the RFC 1006 option);                  nothing was sent"
+            );
+        }
+        for data in &a.expedited {
+            conn.send_expedited(data).map_err(|e| explain(e, &to))?;
+            log::info!("sent expedited data: {} bytes", data.len());
+        }
+    }
     log::info!(
         "connected to {to} (TPDU size {}, {} bytes per DT)",
         conn.tpdu_size(),
@@ -99,14 +117,26 @@ pub(super) fn run(a: &SendArgs) -> Result<()> {
         bar.finish();
         log::info!("sent {name}: {sent} bytes");
         if a.expect_reply {
-            let reply = conn.recv_data().map_err(|e| match e {
-                CotpError::Protocol(ProtocolError::MessageTooLarge { limit }) => anyhow::anyhow!(
-                    "the reply from {to} to {name} is larger than the {} limit for replies \
-                     (--max-reply-size raises it)",
-                    human(limit as u64)
-                ),
-                e => explain(e, &to),
-            })?;
+            // Expedited data the peer sends meanwhile (an echoing listener returns ours)
+            // is logged, not taken for the reply.
+            let reply = loop {
+                match conn.recv().map_err(|e| match e {
+                    CotpError::Protocol(ProtocolError::MessageTooLarge { limit }) => {
+                        anyhow::anyhow!(
+                            "the reply from {to} to {name} is larger than the {} limit for \
+                             replies (--max-reply-size raises it)",
+                            human(limit as u64)
+                        )
+                    }
+                    e => explain(e, &to),
+                })? {
+                    Received::Message(m) => break m,
+                    Received::Expedited(e) => {
+                        let hex: String = e.iter().map(|b| format!("{b:02x}")).collect();
+                        log::info!("expedited data from {to}: {hex}");
+                    }
+                }
+            };
             if stdout.is_terminal() {
                 stdout.write_all(hexdump(&reply).as_bytes())?;
             } else {
@@ -120,6 +150,22 @@ pub(super) fn run(a: &SendArgs) -> Result<()> {
 }
 
 /// Turns a COTP error into a sentence for a user.
+/// `--expedited`: hex, 1 to 16 bytes (X.224's limit for an ED, kept by RFC 1006).
+fn parse_expedited(s: &str) -> Result<Vec<u8>, String> {
+    let s = s.trim();
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{s:?} is not hex (two digits per byte)"));
+    }
+    let bytes: Vec<u8> = (0..s.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect();
+    match bytes.len() {
+        1..=16 => Ok(bytes),
+        n => Err(format!("expedited data is 1 to 16 bytes, not {n}")),
+    }
+}
+
 fn explain(e: CotpError, to: &str) -> anyhow::Error {
     match e {
         CotpError::Refused { reason } => {

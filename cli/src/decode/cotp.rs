@@ -135,7 +135,10 @@ fn describe(tpdu: &Tpdu<'_>, at: usize, len: usize) -> Node {
             c.push(Node::value("nr", None, x.nr));
         }
         Tpdu::ExpeditedData(x) => {
-            refs(&mut c, x.dst_ref, None);
+            // RFC 1006's class 0 ED (LI 2) has no DST-REF, like a class 0 DT.
+            if let Some(d) = x.dst_ref {
+                refs(&mut c, d, None);
+            }
             c.push(Node::value("eot", None, x.eot));
             c.push(Node::value("nr", None, x.nr));
         }
@@ -208,7 +211,16 @@ fn describe_param(p: &Param<'_>, at: usize) -> Node {
         | Param::InvalidTpdu(v)
         | Param::Unknown { value: v, .. } => (hex(v).into(), hex(v)),
         Param::Checksum(c) => (hex(&c).into(), hex(&c)),
-        Param::Version(v) | Param::AdditionalOptions(v) => (v.into(), v.to_string()),
+        Param::Version(v) => (v.into(), v.to_string()),
+        Param::AdditionalOptions(v) => {
+            // Bit 1 is the one RFC 1006 gives class 0: use of expedited data.
+            let ed = if v & proto_core::cotp::expedited::OPTION_EXPEDITED != 0 {
+                "use"
+            } else {
+                "non-use"
+            };
+            (v.into(), format!("{v:#04x} (expedited data: {ed})"))
+        }
         Param::PreferredMaxTpduSize(u) => (
             (u64::from(u) * 128).into(),
             format!("{} bytes ({u} × 128)", u64::from(u) * 128),

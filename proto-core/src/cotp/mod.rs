@@ -5,6 +5,7 @@
 //! - [`tpdu`]: the ten TPDU types, decode and encode.
 //! - [`params`]: the variable-part parameters (C0–C7, F0, F2, 85–8F, E0, unknown ones).
 //! - [`codes`]: TPDU type codes, classes, sizes, disconnect reasons, reject causes.
+//! - [`expedited`]: RFC 1006's expedited data extension to class 0 (C6 option, ED form).
 //! - [`checksum`]: the C3 checksum.
 //! - [`error`]: decode errors naming the field and offset.
 
@@ -12,6 +13,7 @@ pub mod checksum;
 pub mod codes;
 pub mod connection;
 pub mod error;
+pub mod expedited;
 pub mod params;
 pub mod tpdu;
 mod tsap;

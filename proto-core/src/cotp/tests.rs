@@ -104,7 +104,7 @@ fn samples() -> Vec<Tpdu<'static>> {
         v.extend([
             Tpdu::ExpeditedData(ExpeditedData {
                 format,
-                dst_ref: 5,
+                dst_ref: Some(5),
                 eot: true,
                 nr,
                 params: Params::EMPTY,

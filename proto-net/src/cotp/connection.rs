@@ -6,14 +6,18 @@ use super::listener::ListenOptions;
 use super::stream::Stream;
 use proto_core::cotp::connection::{self as sansio, Config, Event, Side, State};
 use proto_core::cotp::{DisconnectReason, DisconnectRequest, Tpdu, TpduSize};
-use std::io::{self, Write};
+use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+mod expedited;
 mod options;
 mod release;
+mod write;
 
+pub use expedited::Received;
 pub use options::ConnectOptions;
+use write::{write_all, write_all_vectored};
 
 /// Largest read buffer, and the size of coalesced writes of DT frames.
 const IO_BUF: usize = 64 * 1024;
@@ -71,16 +75,22 @@ pub struct Connection<S: Stream = TcpStream> {
     partial_dt: Option<Vec<u8>>,
     /// The read timeout last set on the stream (`Some(None)`: blocking).
     read_timeout: Option<Option<Duration>>,
+    /// Expedited data received while `recv_data` waited for a message, for `recv`
+    /// (bounded by [`expedited::MAX_QUEUED`]).
+    expedited: std::collections::VecDeque<Vec<u8>>,
 }
 
 enum Want {
     Message,
+    /// A message or an ED, whichever comes first.
+    Any,
     Tpdu,
     Open,
 }
 
 enum Got {
     Message(Vec<u8>),
+    Expedited(Vec<u8>),
     Tpdu(Vec<u8>),
     Open,
 }
@@ -148,6 +158,7 @@ impl<S: Stream> Connection<S> {
             connect_timeout: Some(opts.handshake_timeout),
             inactivity_timeout: opts.inactivity_timeout,
             manual_accept: opts.policy.is_some(),
+            expedited: opts.expedited,
             ..Config::default()
         };
         let core = sansio::Connection::new(config, Side::Passive, Instant::now())?;
@@ -179,6 +190,7 @@ impl<S: Stream> Connection<S> {
             partial: Vec::new(),
             partial_dt: None,
             read_timeout: None,
+            expedited: Default::default(),
         };
         c.flush_control()?;
         if !c.core.is_open() {
@@ -413,7 +425,7 @@ impl<S: Stream> Connection<S> {
                 let mut done = None;
                 if let Some(d) = r.data {
                     match want {
-                        Want::Message => {
+                        Want::Message | Want::Any => {
                             self.partial.extend_from_slice(d.bytes);
                             if d.end_of_message {
                                 // The next message likely has a similar size: start its
@@ -452,9 +464,27 @@ impl<S: Stream> Connection<S> {
                                 done = Some(Got::Open);
                             }
                         }
+                        Event::Expedited(b) => {
+                            if let (Want::Any, None) = (&want, &done) {
+                                done = Some(Got::Expedited(b.as_slice().to_vec()));
+                            } else if !matches!(want, Want::Tpdu) {
+                                // `receive_tpdu` shows the ED itself; otherwise it waits
+                                // for `recv`.
+                                self.expedited.push_back(b.as_slice().to_vec());
+                            }
+                        }
                         Event::Closed(reason) => closed = Some(reason),
                         Event::ConnectRequested | Event::ProtocolError(_) => {}
                     }
+                }
+                if done.is_none()
+                    && closed.is_none()
+                    && self.expedited.len() >= expedited::MAX_QUEUED
+                {
+                    // Input stops here (the rest stays buffered) until `recv` takes
+                    // the expedited data: bounded memory, nothing dropped.
+                    self.flush_control()?;
+                    return Err(Error::ExpeditedBacklog);
                 }
                 if let Some(g) = done {
                     // A message completed before a DR/ER in the same input is still
@@ -568,27 +598,4 @@ impl<S: Stream> Connection<S> {
         }
         self.flush_control()
     }
-}
-
-fn write_all_vectored<S: Write>(s: &mut S, mut bufs: &mut [io::IoSlice<'_>]) -> Result<()> {
-    let timeout = |e: io::Error| match e.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout("send"),
-        _ => Error::Io(e),
-    };
-    while !bufs.is_empty() {
-        match s.write_vectored(bufs) {
-            Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
-            Ok(n) => io::IoSlice::advance_slices(&mut bufs, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(timeout(e)),
-        }
-    }
-    Ok(())
-}
-
-fn write_all<S: Write>(s: &mut S, buf: &[u8]) -> Result<()> {
-    s.write_all(buf).map_err(|e| match e.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout("send"),
-        _ => Error::Io(e),
-    })
 }

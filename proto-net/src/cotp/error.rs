@@ -47,6 +47,11 @@ pub enum Error {
     /// The configuration cannot be used.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// `recv_data` stopped: 64 expedited data units are waiting for
+    /// [`Connection::recv`](super::Connection::recv). Nothing is lost; the message in
+    /// progress is kept.
+    #[error("expedited data is waiting to be received (call recv)")]
+    ExpeditedBacklog,
     /// The call is not allowed now.
     #[error("{0}")]
     Usage(#[from] UsageError),

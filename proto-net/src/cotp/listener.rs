@@ -36,6 +36,9 @@ pub struct ListenOptions {
     pub write_timeout: Option<Duration>,
     /// Close a connection that receives nothing for this long.
     pub inactivity_timeout: Option<Duration>,
+    /// Select RFC 1006 expedited data in the CC when a CR proposes it (otherwise the
+    /// CC leaves it out and a received ED is answered with an ER).
+    pub expedited: bool,
 }
 
 impl core::fmt::Debug for ListenOptions {
@@ -50,6 +53,7 @@ impl core::fmt::Debug for ListenOptions {
             .field("timeout", &self.timeout)
             .field("write_timeout", &self.write_timeout)
             .field("inactivity_timeout", &self.inactivity_timeout)
+            .field("expedited", &self.expedited)
             .finish()
     }
 }
@@ -66,6 +70,7 @@ impl Default for ListenOptions {
             timeout: None,
             write_timeout: None,
             inactivity_timeout: None,
+            expedited: false,
         }
     }
 }

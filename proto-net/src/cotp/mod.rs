@@ -11,7 +11,7 @@ mod error;
 mod listener;
 mod stream;
 
-pub use connection::{ConnectOptions, Connection, ReceivedTpdu};
+pub use connection::{ConnectOptions, Connection, Received, ReceivedTpdu};
 pub use error::{Error, Result};
 pub use listener::{ListenOptions, Listener, TsapPolicy};
 pub use stream::{Stream, Unbounded};

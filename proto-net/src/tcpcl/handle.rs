@@ -187,7 +187,9 @@ impl SessionHandle {
         self.command(Command::Shutdown(reason))
     }
 
-    /// Closes the connection immediately (the seed's `close`).
+    /// Closes the connection immediately (the seed's `close`), without SESS_TERM. The
+    /// XFER_ACKs of segments already received still go out when they can be written at
+    /// once, between messages (RFC 9174 §6.1); nothing else is sent.
     pub fn close(&self) {
         let _ = self.command(Command::Close);
     }

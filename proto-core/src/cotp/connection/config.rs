@@ -50,6 +50,11 @@ pub struct Config {
     pub connect_timeout: Option<Duration>,
     /// Close with a DR when nothing is received for this long while connected.
     pub inactivity_timeout: Option<Duration>,
+    /// RFC 1006 expedited data. Active side: propose it in the CR (C6 bit 1). Passive
+    /// side: select it in the CC when the CR proposes it. It is in use when both did
+    /// ([`Connection::expedited_selected`](super::Connection::expedited_selected));
+    /// otherwise a received ED is an invalid TPDU (ER).
+    pub expedited: bool,
     /// Passive side: report [`Event::ConnectRequested`](super::Event::ConnectRequested)
     /// and wait for [`accept`](super::Connection::accept) or
     /// [`refuse`](super::Connection::refuse) instead of deciding by policy at once.
@@ -71,6 +76,7 @@ impl Default for Config {
             max_control_tpdu: 8192 + 256,
             connect_timeout: Some(Duration::from_secs(10)),
             inactivity_timeout: None,
+            expedited: false,
             manual_accept: false,
         }
     }

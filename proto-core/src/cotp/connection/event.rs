@@ -19,12 +19,46 @@ pub enum Event {
     ConnectRequested,
     /// The connection is established (CC received, or CC queued by the passive side).
     Connected,
+    /// An RFC 1006 expedited data TPDU (ED) arrived on a connection that negotiated
+    /// it. It is not part of any message: it may overtake data sent before it.
+    Expedited(ExpeditedBytes),
     /// The peer violated the protocol; an ER or DR has been queued where the standard
     /// prescribes one. A [`Event::Closed`] follows.
     ProtocolError(ProtocolError),
     /// The connection is over. Terminal: the runtime closes the transport once
     /// [`poll_transmit`](super::Connection::poll_transmit) returns nothing more.
     Closed(CloseReason),
+}
+
+/// The user data of one received ED (1 to 16 octets), held inline so the event stays
+/// small and `Copy`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ExpeditedBytes {
+    bytes: [u8; crate::cotp::expedited::MAX_ED_DATA],
+    len: u8,
+}
+
+impl ExpeditedBytes {
+    /// Copies `data`; `None` if it is longer than 16 octets.
+    pub fn new(data: &[u8]) -> Option<Self> {
+        let mut bytes = [0; crate::cotp::expedited::MAX_ED_DATA];
+        bytes.get_mut(..data.len())?.copy_from_slice(data);
+        Some(ExpeditedBytes {
+            bytes,
+            len: data.len() as u8,
+        })
+    }
+
+    /// The octets.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl core::fmt::Debug for ExpeditedBytes {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "ExpeditedBytes({:02x?})", self.as_slice())
+    }
 }
 
 /// A protocol violation by the peer.
@@ -55,6 +89,9 @@ pub enum ProtocolError {
     /// The transport ended in the middle of a TPKT frame or of a message (DTs without
     /// the final EOT): the partial message is lost.
     Truncated,
+    /// A negotiated ED that breaks RFC 1006's rules: not 1 to 16 octets, or not the
+    /// class 0 form.
+    InvalidExpedited(crate::cotp::expedited::EdError),
 }
 
 impl core::fmt::Display for ProtocolError {
@@ -77,6 +114,7 @@ impl core::fmt::Display for ProtocolError {
             ProtocolError::Truncated => {
                 f.write_str("the transport ended inside a frame or message")
             }
+            ProtocolError::InvalidExpedited(e) => write!(f, "invalid expedited data: {e}"),
         }
     }
 }

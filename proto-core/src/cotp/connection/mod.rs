@@ -48,15 +48,21 @@
 
 mod config;
 mod event;
+mod expedited;
 pub mod negotiate;
+mod receive;
+mod transmit;
 
+#[cfg(test)]
+mod rfc1006_tests;
 #[cfg(test)]
 mod tests;
 
 pub use config::{Config, ConfigError};
-pub use event::{CloseReason, Event, ProtocolError, Timer};
+pub use event::{CloseReason, Event, ExpeditedBytes, ProtocolError, Timer};
 
 use crate::cotp::codes::{DisconnectReason, RejectCause, TpduKind, TpduSize};
+use crate::cotp::expedited as ed;
 use crate::cotp::params::{Param, Params};
 use crate::cotp::tpdu::{self, Connect, DisconnectConfirm, DisconnectRequest, ErrorTpdu, Tpdu};
 use crate::cotp::{FrameError, TpduError, Tsap};
@@ -147,6 +153,16 @@ pub enum UsageError {
     /// `accept` / `refuse` outside [`State::AwaitingAccept`].
     #[error("no connection request is waiting for a decision")]
     NoPendingRequest,
+    /// Expedited data was not negotiated on this connection (RFC 1006: both the CR
+    /// and the CC must select it).
+    #[error("expedited data was not negotiated on this connection")]
+    ExpeditedNotSelected,
+    /// Expedited data of the wrong size (1 to 16 octets).
+    #[error("{0}")]
+    Expedited(crate::cotp::expedited::EdError),
+    /// Too many TPDUs are queued; transmit them first.
+    #[error("the transmit queue is full: call poll_transmit first")]
+    QueueFull,
 }
 
 impl From<EncodeError> for UsageError {
@@ -166,6 +182,8 @@ enum Pending {
     Dc,
     Er(RejectCause),
     Raw,
+    /// An ED with this many octets of the array (RFC 1006 class 0 form).
+    Ed([u8; crate::cotp::expedited::MAX_ED_DATA], u8),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +198,8 @@ enum Rx {
     Discard,
 }
 
+/// Control TPDUs (and EDs) waiting for `poll_transmit`.
+const PENDING_SLOTS: usize = 8;
 const EVENTS: usize = 16;
 /// `handle_input` stops early when this many events wait, so a peer cannot make a
 /// caller that polls late lose events.
@@ -200,6 +220,8 @@ pub struct Connection {
     remote_ref: u16,
     calling_tsap: Option<Tsap>,
     called_tsap: Option<Tsap>,
+    /// RFC 1006 expedited data is in use (both the CR and the CC selected it).
+    expedited: bool,
     // Receive path.
     deframer: Deframer,
     rx: Rx,
@@ -212,7 +234,7 @@ pub struct Connection {
     msg_len: usize,
     dt_started: bool,
     // Transmit path.
-    pending: Ring<Pending, 4>,
+    pending: Ring<Pending, PENDING_SLOTS>,
     raw: Box<[u8]>,
     raw_len: usize,
     er_echo: [u8; ER_ECHO_MAX],
@@ -241,6 +263,7 @@ impl Connection {
             remote_ref: 0,
             calling_tsap: cfg.calling_tsap,
             called_tsap: cfg.called_tsap,
+            expedited: false,
             deframer: Deframer::new(cfg.max_frame_len),
             rx: Rx::Header,
             head: [0; 3],
@@ -285,6 +308,7 @@ impl Connection {
         cfg.tpdu_size = req.params.tpdu_size().unwrap_or(TpduSize::S128);
         cfg.calling_tsap = tsap_of(req.params.calling_tsap());
         cfg.called_tsap = tsap_of(req.params.called_tsap());
+        cfg.expedited = ed::selected(&req.params);
         cfg.preferred_max_tpdu_size = req
             .params
             .preferred_max_tpdu_size()
@@ -472,505 +496,6 @@ impl Connection {
             return Err(UsageError::NotOpen(self.state));
         }
         self.queue_raw(tpdu)
-    }
-
-    fn queue_raw(&mut self, tpdu: &Tpdu<'_>) -> Result<(), UsageError> {
-        if self.raw_len != 0 {
-            return Err(UsageError::RawPending);
-        }
-        if self.pending.is_full() {
-            return Err(UsageError::RawPending);
-        }
-        let n = tpdu.encode(&mut self.raw).map_err(|e| match e {
-            EncodeError::BufferTooSmall { .. } => {
-                UsageError::RawInvalid("larger than the control buffer")
-            }
-            EncodeError::ValueTooLarge { .. } => {
-                UsageError::RawInvalid("header longer than 254 octets")
-            }
-        })?;
-        self.raw_len = n;
-        let _ = self.pending.push(Pending::Raw);
-        Ok(())
-    }
-
-    /// Frames `data` into class 0 DTs written to `out`: as many whole frames as fit.
-    ///
-    /// With `end_of_message`, the DT carrying the last byte has EOT set. Without it,
-    /// only full-size DTs are framed and the remainder is left for the next call, so
-    /// the message never ends in an empty DT. Call [`poll_transmit`](Self::poll_transmit)
-    /// first: control TPDUs go out before data.
-    pub fn frame_data(
-        &mut self,
-        data: &[u8],
-        end_of_message: bool,
-        out: &mut [u8],
-    ) -> Result<Framed, UsageError> {
-        if self.state != State::Open {
-            return Err(UsageError::NotOpen(self.state));
-        }
-        if data.is_empty() && end_of_message {
-            return Err(UsageError::EmptyMessage);
-        }
-        let max = self.max_dt_payload();
-        let overhead = tpkt::HEADER_LEN + tpdu::DT_CLASS0_HEADER_LEN;
-        let (mut consumed, mut written) = (0, 0);
-        loop {
-            let left = data.len() - consumed;
-            let take = left.min(max);
-            if take == 0 || (!end_of_message && take < max) {
-                break;
-            }
-            let need = overhead + take;
-            if out.len() - written < need {
-                if written == 0 {
-                    return Err(UsageError::BufferTooSmall { needed: need });
-                }
-                break;
-            }
-            let eot = end_of_message && take == left;
-            let header = tpdu::class0_dt_frame_header(take, eot)?;
-            out[written..written + overhead].copy_from_slice(&header);
-            out[written + overhead..written + need]
-                .copy_from_slice(&data[consumed..consumed + take]);
-            written += need;
-            consumed += take;
-        }
-        Ok(Framed { consumed, written })
-    }
-
-    /// Writes the next pending control TPDU (with its TPKT header) into `out`.
-    /// Returns `Ok(None)` when nothing is pending; a too-small buffer leaves the TPDU
-    /// queued.
-    pub fn poll_transmit(
-        &mut self,
-        _now: Instant,
-        out: &mut [u8],
-    ) -> Result<Option<usize>, EncodeError> {
-        let Some(p) = self.pending.front() else {
-            return Ok(None);
-        };
-        let n = match p {
-            Pending::Cr => self.encode_cr(out)?,
-            Pending::Cc => self.encode_cc(out)?,
-            Pending::Dr(reason) => Tpdu::DisconnectRequest(DisconnectRequest {
-                dst_ref: self.remote_ref,
-                // A DR refusing a CR carries no source reference of ours.
-                src_ref: if matches!(self.close_reason, Some(CloseReason::LocalRefused { .. })) {
-                    0
-                } else {
-                    self.local_ref
-                },
-                reason,
-                params: Params::EMPTY,
-                user_data: &[],
-            })
-            .encode_frame(out)?,
-            Pending::Dc => Tpdu::DisconnectConfirm(DisconnectConfirm {
-                dst_ref: self.remote_ref,
-                src_ref: self.local_ref,
-                params: Params::EMPTY,
-            })
-            .encode_frame(out)?,
-            Pending::Er(cause) => {
-                let echo = [Param::InvalidTpdu(&self.er_echo[..self.er_echo_len])];
-                Tpdu::Error(ErrorTpdu {
-                    dst_ref: self.remote_ref,
-                    cause,
-                    params: Params::list(&echo),
-                })
-                .encode_frame(out)?
-            }
-            Pending::Raw => {
-                let need = tpkt::HEADER_LEN + self.raw_len;
-                if out.len() < need {
-                    return Err(EncodeError::BufferTooSmall { needed: need });
-                }
-                tpkt::encode_header(self.raw_len, out)?;
-                out[tpkt::HEADER_LEN..need].copy_from_slice(&self.raw[..self.raw_len]);
-                self.raw_len = 0;
-                need
-            }
-        };
-        self.pending.pop();
-        if self.pending.is_empty() && self.state == State::Closing {
-            self.state = State::Closed;
-            if let Some(r) = self.close_reason {
-                self.emit(Event::Closed(r));
-            }
-        }
-        Ok(Some(n))
-    }
-
-    fn encode_cr(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
-        // C0, C1, C2, F0 and up to 100 extra parameters (200 octets of 2-octet minimum).
-        let mut list = [Param::Version(0); 104];
-        let mut n = 0;
-        let mut add = |p| {
-            if n < list.len() {
-                list[n] = p;
-                n += 1;
-            }
-        };
-        add(Param::TpduSize(self.cfg.tpdu_size));
-        if let Some(t) = &self.cfg.calling_tsap {
-            add(Param::CallingTsap(t.as_bytes()));
-        }
-        if let Some(t) = &self.cfg.called_tsap {
-            add(Param::CalledTsap(t.as_bytes()));
-        }
-        if let Some(p) = self.cfg.preferred_max_tpdu_size {
-            add(Param::PreferredMaxTpduSize((p / 128).max(1)));
-        }
-        if let Ok(extra) = Params::parse(TpduKind::ConnectionRequest, &self.cfg.extra_params, 0) {
-            extra.iter().for_each(&mut add);
-        }
-        Tpdu::ConnectionRequest(Connect {
-            src_ref: self.local_ref,
-            params: Params::list(&list[..n]),
-            ..Connect::default()
-        })
-        .encode_frame(out)
-    }
-
-    fn encode_cc(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
-        let mut list = [Param::Version(0); 4];
-        let mut n = 0;
-        list[n] = Param::TpduSize(self.tpdu_size);
-        n += 1;
-        if let Some(t) = &self.calling_tsap {
-            list[n] = Param::CallingTsap(t.as_bytes());
-            n += 1;
-        }
-        if let Some(t) = &self.called_tsap {
-            list[n] = Param::CalledTsap(t.as_bytes());
-            n += 1;
-        }
-        if let Some(p) = self.preferred_max {
-            list[n] = Param::PreferredMaxTpduSize(u32::try_from(p / 128).unwrap_or(u32::MAX));
-            n += 1;
-        }
-        Tpdu::ConnectionConfirm(Connect {
-            dst_ref: self.remote_ref,
-            src_ref: self.local_ref,
-            params: Params::list(&list[..n]),
-            ..Connect::default()
-        })
-        .encode_frame(out)
-    }
-
-    /// The transport reached end of stream.
-    pub fn handle_eof(&mut self, _now: Instant) {
-        match self.state {
-            State::Closed => {}
-            State::Closing => {
-                // The peer is gone; whatever was queued cannot be delivered.
-                self.pending.clear();
-                self.raw_len = 0;
-                self.state = State::Closed;
-                if let Some(r) = self.close_reason {
-                    self.emit(Event::Closed(r));
-                }
-            }
-            // A message that began but never saw its EOT is lost with the transport:
-            // that is not a clean release.
-            _ if !self.deframer.at_frame_boundary() || self.msg_len > 0 => {
-                self.emit(Event::ProtocolError(ProtocolError::Truncated));
-                self.finish(CloseReason::ProtocolError(ProtocolError::Truncated));
-            }
-            _ => self.finish(CloseReason::TransportClosed),
-        }
-    }
-
-    /// Processes received bytes. Returns how many were consumed and at most one piece
-    /// of user data; call again with the unconsumed rest. Input after the connection
-    /// ended is consumed and ignored.
-    pub fn handle_input<'a>(&mut self, now: Instant, input: &'a [u8]) -> Input<'a> {
-        self.last_tpdu_valid = false;
-        if matches!(self.state, State::Closed | State::Closing) {
-            return Input {
-                consumed: input.len(),
-                data: None,
-            };
-        }
-        if !input.is_empty() && self.state == State::Open {
-            if let Some(d) = self.cfg.inactivity_timeout {
-                self.inactivity_deadline = Some(now + d);
-            }
-        }
-        let mut consumed = 0;
-        while consumed < input.len() {
-            if self.events.len() >= EVENT_HIGH_WATER
-                || matches!(self.state, State::Closed | State::Closing)
-            {
-                break;
-            }
-            let (used, chunk) = match self.deframer.next_chunk(&input[consumed..]) {
-                Ok(x) => x,
-                Err(e) => {
-                    self.violation(ProtocolError::Malformed(FrameError::Tpkt(e)), None);
-                    self.rx = Rx::Discard;
-                    return Input {
-                        consumed: input.len(),
-                        data: None,
-                    };
-                }
-            };
-            consumed += used;
-            let Some(chunk) = chunk else { continue };
-            if chunk.is_first() {
-                self.rx = Rx::Header;
-                self.head_len = 0;
-                self.ctrl_len = 0;
-                self.frame_payload = chunk.frame_payload_len;
-                self.dt_started = false;
-            }
-            let mut bytes = chunk.data;
-            if self.rx == Rx::Header {
-                let want = self.frame_payload.min(3) - self.head_len;
-                let take = want.min(bytes.len());
-                self.head[self.head_len..self.head_len + take].copy_from_slice(&bytes[..take]);
-                self.head_len += take;
-                bytes = &bytes[take..];
-                if self.head_len < self.frame_payload.min(3) {
-                    continue;
-                }
-                let is_class0_dt = self.head_len == 3
-                    && self.head[0] == 2
-                    && self.head[1] == TpduKind::Data.code();
-                if is_class0_dt && self.state == State::Open {
-                    self.rx = Rx::Data {
-                        eot: self.head[2] & 0x80 != 0,
-                    };
-                    if bytes.is_empty() && chunk.is_last() {
-                        // An empty DT: legal to receive, carries only its EOT.
-                        let eot = self.head[2] & 0x80 != 0;
-                        if eot {
-                            self.msg_len = 0;
-                            return Input {
-                                consumed,
-                                data: Some(RxData {
-                                    bytes: &[],
-                                    first_in_tpdu: true,
-                                    last_in_tpdu: true,
-                                    end_of_message: true,
-                                }),
-                            };
-                        }
-                        continue;
-                    }
-                } else {
-                    if self.frame_payload > self.ctrl.len() {
-                        let e = ProtocolError::ControlTpduTooLarge {
-                            len: self.frame_payload,
-                        };
-                        let head = self.head;
-                        self.echo_header(&head[..self.head_len]);
-                        self.violation(e, Some(RejectCause::NOT_SPECIFIED));
-                        self.rx = Rx::Discard;
-                        return Input {
-                            consumed: input.len(),
-                            data: None,
-                        };
-                    }
-                    self.rx = Rx::Control;
-                    self.ctrl[..self.head_len].copy_from_slice(&self.head[..self.head_len]);
-                    self.ctrl_len = self.head_len;
-                }
-            }
-            match self.rx {
-                Rx::Control => {
-                    let end = self.ctrl_len + bytes.len();
-                    self.ctrl[self.ctrl_len..end].copy_from_slice(bytes);
-                    self.ctrl_len = end;
-                    if chunk.is_last() {
-                        self.process_control(now);
-                        // One control TPDU per call, so `last_tpdu` shows each one.
-                        return Input {
-                            consumed,
-                            data: None,
-                        };
-                    }
-                }
-                Rx::Data { eot } => {
-                    if bytes.is_empty() {
-                        continue;
-                    }
-                    self.msg_len += bytes.len();
-                    if self.msg_len > self.cfg.max_message_size {
-                        let limit = self.cfg.max_message_size;
-                        self.emit(Event::ProtocolError(ProtocolError::MessageTooLarge {
-                            limit,
-                        }));
-                        // Resource exhaustion at the receiver: X.224 has no closer reason.
-                        self.end_with(
-                            Pending::Dr(DisconnectReason::CONGESTION_AT_TSAP),
-                            CloseReason::ProtocolError(ProtocolError::MessageTooLarge { limit }),
-                        );
-                        self.rx = Rx::Discard;
-                        return Input {
-                            consumed: input.len(),
-                            data: None,
-                        };
-                    }
-                    let first = !self.dt_started;
-                    self.dt_started = true;
-                    let end_of_message = eot && chunk.is_last();
-                    if end_of_message {
-                        self.msg_len = 0;
-                    }
-                    return Input {
-                        consumed,
-                        data: Some(RxData {
-                            bytes,
-                            first_in_tpdu: first,
-                            last_in_tpdu: chunk.is_last(),
-                            end_of_message,
-                        }),
-                    };
-                }
-                Rx::Header | Rx::Discard => {}
-            }
-        }
-        Input {
-            consumed,
-            data: None,
-        }
-    }
-
-    /// Keeps the header of the TPDU in `tpdu` (as far as its LI reaches) for the ER.
-    fn echo_tpdu_header(&mut self, tpdu: &[u8]) {
-        let header_len = tpdu
-            .first()
-            .map_or(0, |&li| usize::from(li) + 1)
-            .min(tpdu.len());
-        self.echo_header(&tpdu[..header_len]);
-    }
-
-    fn echo_header(&mut self, header: &[u8]) {
-        let n = header.len().min(ER_ECHO_MAX);
-        self.er_echo[..n].copy_from_slice(&header[..n]);
-        self.er_echo_len = n;
-    }
-
-    /// Handles a whole control TPDU sitting in `self.ctrl`.
-    fn process_control(&mut self, now: Instant) {
-        // Take the buffer out so the decoded TPDU can borrow it while `self` changes;
-        // an empty boxed slice does not allocate.
-        let ctrl = core::mem::take(&mut self.ctrl);
-        let len = self.ctrl_len;
-        self.handle_control(now, &ctrl[..len]);
-        self.ctrl = ctrl;
-        self.last_tpdu_valid = true;
-    }
-
-    fn handle_control(&mut self, now: Instant, buf: &[u8]) {
-        let tpdu = match Tpdu::decode(buf) {
-            Ok(t) => t,
-            Err(e) => {
-                self.echo_tpdu_header(buf);
-                let cause = match e {
-                    TpduError::UnknownType { .. } => RejectCause::INVALID_TPDU_TYPE,
-                    TpduError::ParameterLength { .. } | TpduError::InvalidValue { .. } => {
-                        RejectCause::INVALID_PARAMETER_VALUE
-                    }
-                    _ => RejectCause::NOT_SPECIFIED,
-                };
-                let e = ProtocolError::Malformed(FrameError::Tpdu(e.shifted(tpkt::HEADER_LEN)));
-                self.violation(e, Some(cause));
-                return;
-            }
-        };
-        let kind = tpdu.kind();
-        self.emit(Event::TpduReceived { kind });
-        match (self.state, tpdu) {
-            (State::AwaitingRequest, Tpdu::ConnectionRequest(cr)) => {
-                self.remote_ref = cr.src_ref;
-                self.calling_tsap = tsap_of(cr.params.calling_tsap());
-                self.called_tsap = tsap_of(cr.params.called_tsap());
-                let decision = negotiate::decide(
-                    &cr,
-                    self.cfg.local_tsap.as_ref(),
-                    self.cfg.tpdu_size,
-                    self.cfg.tpdu_size.bytes() as u64,
-                );
-                match decision {
-                    Decision::Refuse(reason) => {
-                        self.end_with(Pending::Dr(reason), CloseReason::LocalRefused { reason });
-                    }
-                    Decision::Accept {
-                        tpdu_size,
-                        preferred_max,
-                    } => {
-                        self.tpdu_size = tpdu_size;
-                        self.preferred_max = preferred_max;
-                        if self.cfg.manual_accept {
-                            self.state = State::AwaitingAccept;
-                            self.emit(Event::ConnectRequested);
-                        } else {
-                            self.open_passive(now);
-                        }
-                    }
-                }
-            }
-            (State::AwaitingConfirm, Tpdu::ConnectionConfirm(cc)) => {
-                if cc.class != 0 {
-                    self.emit(Event::ProtocolError(ProtocolError::ClassNotSupported {
-                        class: cc.class,
-                    }));
-                    self.remote_ref = cc.src_ref;
-                    self.end_with(
-                        Pending::Dr(DisconnectReason::NEGOTIATION_FAILED),
-                        CloseReason::ProtocolError(ProtocolError::ClassNotSupported {
-                            class: cc.class,
-                        }),
-                    );
-                    return;
-                }
-                self.remote_ref = cc.src_ref;
-                // Never send more than we proposed; a CC without C0 means 128.
-                self.tpdu_size = cc
-                    .params
-                    .tpdu_size()
-                    .unwrap_or(TpduSize::S128)
-                    .min(self.cfg.tpdu_size);
-                // What our CR actually proposed: F0 is a whole number of 128-octet units.
-                let ours = self
-                    .cfg
-                    .preferred_max_tpdu_size
-                    .map(|p| u64::from((p / 128).max(1)) * 128);
-                self.preferred_max = match (ours, cc.params.preferred_max_tpdu_size()) {
-                    // F0 counts 128-octet units; a peer's 0 must not shrink DTs
-                    // below the smallest TPDU size.
-                    (Some(o), Some(t)) => Some(o.min(t).max(128)),
-                    _ => None,
-                };
-                self.open(now);
-            }
-            (State::AwaitingConfirm, Tpdu::DisconnectRequest(dr)) => {
-                self.finish(CloseReason::PeerRefused { reason: dr.reason });
-            }
-            (State::Open, Tpdu::DisconnectRequest(dr)) => {
-                // Answer the DR with a DC, as the peers we meet expect, then release.
-                self.end_with(
-                    Pending::Dc,
-                    CloseReason::PeerDisconnect { reason: dr.reason },
-                );
-            }
-            (_, Tpdu::DisconnectConfirm(_)) => self.finish(CloseReason::DisconnectConfirmed),
-            (_, Tpdu::Error(er)) => self.finish(CloseReason::PeerError { cause: er.cause }),
-            (State::AwaitingRequest | State::AwaitingAccept, Tpdu::DisconnectRequest(dr)) => {
-                // The peer abandons its own connection request.
-                self.finish(CloseReason::PeerDisconnect { reason: dr.reason });
-            }
-            (_, other) => {
-                self.echo_tpdu_header(buf);
-                self.violation(
-                    ProtocolError::UnexpectedTpdu { kind: other.kind() },
-                    Some(RejectCause::INVALID_TPDU_TYPE),
-                );
-            }
-        }
     }
 
     fn open_passive(&mut self, now: Instant) {

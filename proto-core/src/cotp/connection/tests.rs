@@ -381,7 +381,7 @@ fn unexpected_tpdu_in_data_phase_gets_an_er_with_the_header() {
     let mut p = connected(6);
     let ed = Tpdu::ExpeditedData(ExpeditedData {
         format: Format::Normal,
-        dst_ref: 0x4242,
+        dst_ref: Some(0x4242),
         eot: true,
         nr: 0,
         params: Params::EMPTY,

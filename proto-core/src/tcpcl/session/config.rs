@@ -109,6 +109,16 @@ pub enum ConfigError {
     /// `session_extensions` is not a well-formed extension item block.
     #[error("session extension items are malformed: {0}")]
     BadExtensions(crate::tcpcl::DecodeError),
+    /// A `session_extensions` item has flag bits set that RFC 9174 §4.8 reserves
+    /// (only CRITICAL is defined): they SHALL be sent as 0, so such a block is refused
+    /// rather than sent verbatim or silently altered.
+    #[error("session extension item of type {item_type} has reserved flag bits {flags:#04x} set (RFC 9174 §4.8: only CRITICAL, 0x01, may be set)")]
+    ReservedExtensionFlags {
+        /// The item's type code.
+        item_type: u16,
+        /// The item's flags octet as given.
+        flags: u8,
+    },
     /// `require_tls` without `can_tls`.
     #[error("require_tls needs can_tls")]
     TlsRequiredButDisabled,
@@ -215,6 +225,12 @@ impl SessionConfig {
         }
         let ext = ExtensionItems::parse(&self.session_extensions, 0)
             .map_err(ConfigError::BadExtensions)?;
+        if let Some(item) = ext.iter().find(|i| i.flags.reserved_bits() != 0) {
+            return Err(ConfigError::ReservedExtensionFlags {
+                item_type: item.item_type,
+                flags: item.flags.0,
+            });
+        }
         let init = SessInit {
             keepalive: self.keepalive_interval,
             segment_mru: self.segment_mru,
@@ -271,6 +287,35 @@ mod tests {
             ..SessionConfig::default()
         };
         assert!(matches!(c.validate(), Err(ConfigError::BadExtensions(_))));
+        // RFC 9174 §4.8: reserved item flag bits are sent as 0; a caller's block with
+        // any of them set is refused (each reserved bit, and one next to CRITICAL).
+        for (flags, ok) in [
+            (0x00, true),
+            (0x01, true),
+            (0x02, false),
+            (0x81, false),
+            (0xfe, false),
+        ] {
+            let c = SessionConfig {
+                session_extensions: vec![
+                    0x00, 0x00, 0x07, 0x00, 0x01, 0xaa, flags, 0x12, 0x34, 0x00, 0x00,
+                ],
+                ..SessionConfig::default()
+            };
+            let r = c.validate();
+            if ok {
+                assert!(r.is_ok(), "{flags:#x}: {r:?}");
+            } else {
+                assert_eq!(
+                    r,
+                    Err(ConfigError::ReservedExtensionFlags {
+                        item_type: 0x1234,
+                        flags
+                    }),
+                    "{flags:#x}"
+                );
+            }
+        }
         let c = SessionConfig {
             max_pending_acks: 0,
             ..SessionConfig::default()

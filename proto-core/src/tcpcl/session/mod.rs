@@ -507,10 +507,16 @@ impl Session {
         }
     }
 
-    /// Closes immediately, dropping anything not yet transmitted.
+    /// Closes without SESS_TERM (an unclean close). Queued XFER_ACKs of segments
+    /// already received still go out (RFC 9174 §6.1 SHOULD): the session is closing
+    /// until [`poll_transmit`](Self::poll_transmit) has yielded them, then closed;
+    /// every other queued message is dropped. With none queued it closes at once, and
+    /// a second call while closing drops what is still queued and closes.
     pub fn close(&mut self) {
-        if !self.is_closed() {
-            self.close_now(CloseReason::LocalClose);
+        match self.phase {
+            Phase::Closed(_) => {}
+            Phase::Closing(r) => self.close_now(r),
+            _ => self.close_unclean(),
         }
     }
 

@@ -106,6 +106,19 @@ impl Session {
         self.check_ending();
     }
 
+    /// [`Session::close`]: RFC 9174 §6.1 says received segments SHOULD be acknowledged
+    /// before an unclean close, so the queued XFER_ACKs stay (in order) and everything
+    /// else queued is dropped; no SESS_TERM, no new segment. The session is closed
+    /// once they are out (or by the close timer if the owner never drains them).
+    pub(super) fn close_unclean(&mut self) {
+        self.ctrl.retain(|c| matches!(c, Control::Ack(_)));
+        if self.ctrl.is_empty() {
+            self.close_now(CloseReason::LocalClose);
+        } else {
+            self.fail_close(CloseReason::LocalClose, None);
+        }
+    }
+
     /// RFC 9174 §6.1: no new outgoing transfer begins once SESS_TERM is out.
     pub(super) fn cancel_unstarted(&mut self) {
         let mut i = 0;

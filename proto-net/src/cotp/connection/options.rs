@@ -102,6 +102,14 @@ impl ConnectOptions {
         Ok(self)
     }
 
+    /// Propose RFC 1006 expedited data in the CR (additional option selection C6,
+    /// bit 1). [`Connection::expedited_selected`](super::Connection::expedited_selected)
+    /// says whether the peer's CC selected it.
+    pub fn expedited(mut self, on: bool) -> Self {
+        self.config.expedited = on;
+        self
+    }
+
     /// Largest message `recv_data` accepts (default 1 MiB).
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.config.max_message_size = bytes;

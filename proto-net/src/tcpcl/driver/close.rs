@@ -37,6 +37,27 @@ impl Driver {
         self.io.shutdown_both();
     }
 
+    /// Closes the core without SESS_TERM. RFC 9174 §6.1: segments received SHOULD be
+    /// acknowledged before an unclean close, so the XFER_ACKs the core kept are staged
+    /// when the stream is between messages (nothing staged: after a half-written
+    /// segment no message may follow), and with `write_now` (an immediate close, which
+    /// skips the orderly flush) written with one write that does not wait. What cannot
+    /// go out that way is dropped with the connection.
+    pub(super) fn close_core(&mut self, now: Instant, write_now: bool) {
+        self.core.close();
+        if !self.core.is_closed() && self.out.is_empty() && !self.io.is_handshaking() {
+            self.stage(now);
+            if write_now && !self.out.is_empty() {
+                let _ = self.io.flush(&mut self.out);
+            }
+        }
+        if !self.core.is_closed() {
+            // Acks that could not be staged: a second close drops them.
+            self.core.close();
+        }
+        self.drain_events(&mut None);
+    }
+
     /// One wait while closing; false when the deadline passed or a close command came.
     pub(super) fn closing_wait(
         &mut self,

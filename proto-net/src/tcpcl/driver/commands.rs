@@ -24,7 +24,7 @@ impl Driver {
                 Command::Close => {
                     self.immediate = true;
                     self.close_override.get_or_insert(CloseReason::LocalClose);
-                    self.core.close();
+                    self.close_core(now, true);
                 }
             }
         }

@@ -495,8 +495,7 @@ impl Driver {
     /// Closes at once for a reason outside the protocol.
     fn fail(&mut self, reason: CloseReason) {
         self.close_override.get_or_insert(reason);
-        self.core.close();
-        self.drain_events(&mut None);
+        self.close_core(Instant::now(), false);
         if self.closed.is_none() {
             self.closed = self.close_override.take();
         }

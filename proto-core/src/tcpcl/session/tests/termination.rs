@@ -239,3 +239,63 @@ fn reserved_sess_term_flags_are_ignored() {
     .into()));
     assert_eq!(b.out_msgs(), ["SESS_TERM flags=REPLY reason=busy"]);
 }
+
+#[test]
+fn an_unclean_close_still_sends_the_acks_of_received_segments() {
+    // RFC 9174 §6.1 SHOULD: before an unclean close (no SESS_TERM), the segments
+    // received are acknowledged. Everything else queued is dropped, and no segment of
+    // our own transfer in progress goes out.
+    let mut b = passive_established(config("dtn://b/"), 0, 1000);
+    let mut input = segment(START, 1, &[], b"one");
+    input.extend(segment(END, 1, &[], b"two"));
+    input.extend(segment(START | END, 2, &[], b"three"));
+    input.extend(segment(START, 3, &[], b"four"));
+    assert_eq!(b.feed(&input), input.len());
+    b.s.refuse_transfer(3, crate::tcpcl::XferRefuseReason::NO_RESOURCES)
+        .unwrap();
+    let tid = b.s.start_transfer(Some(100)).unwrap();
+    b.events();
+    b.s.close();
+    assert_eq!(
+        b.s.state(),
+        State::Closing,
+        "closing until the acks are out"
+    );
+    let data = [7u8; 100];
+    assert_eq!(
+        b.send_msgs(&[(tid, &data, true)]),
+        [
+            "XFER_ACK flags=START transfer_id=1 acked_len=3",
+            "XFER_ACK flags=END transfer_id=1 acked_len=6",
+            "XFER_ACK flags=START|END transfer_id=2 acked_len=5",
+            "XFER_ACK flags=START transfer_id=3 acked_len=4",
+        ]
+    );
+    assert!(b.s.is_closed());
+    assert!(b.events().contains(&Event::Closed {
+        reason: CloseReason::LocalClose
+    }));
+    // Input after the close is discarded, nothing more is sent.
+    b.feed(&segment(START | END, 4, &[], b"late"));
+    assert!(b.send_msgs(&[(tid, &data, true)]).is_empty());
+}
+
+#[test]
+fn an_unclean_close_with_nothing_to_acknowledge_is_immediate() {
+    // An XFER_REFUSE is queued (for an unconfirmed segment, so no ack is): dropped.
+    let mut b = passive_established(config("dtn://b/"), 0, 1000);
+    b.auto_confirm = false;
+    b.feed(&segment(START, 5, &[], b"data"));
+    b.s.refuse_transfer(5, crate::tcpcl::XferRefuseReason::NO_RESOURCES)
+        .unwrap();
+    b.events();
+    b.s.close();
+    assert!(b.s.is_closed());
+    assert_eq!(
+        b.events(),
+        [Event::Closed {
+            reason: CloseReason::LocalClose
+        }]
+    );
+    assert!(b.out_msgs().is_empty(), "no SESS_TERM, no KEEPALIVE");
+}
