@@ -100,7 +100,7 @@ fn choose(t: &IncomingTransfer, seed: u64, dir: &Path, rx: &Mutex<Received>) -> 
         r.disk_full.insert(key);
         return Sink::Writer(Box::new(DiskFull { left }));
     }
-    if (h >> 10) % 4 == 0 {
+    if (h >> 10).is_multiple_of(4) {
         let name: String = t
             .peer_node_id
             .chars()

@@ -67,7 +67,7 @@ mod handle;
 mod report;
 mod shared;
 mod sink;
-mod sockets;
+pub(crate) mod sockets;
 pub mod tls;
 mod tls_glue;
 mod wake;
