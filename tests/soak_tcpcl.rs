@@ -228,6 +228,8 @@ struct Submitted {
 struct LaneReport {
     bundles: Vec<Submitted>,
     sessions: u32,
+    /// Sessions that ran over TLS.
+    tls: u32,
     faults: HashMap<&'static str, u32>,
 }
 
@@ -326,6 +328,10 @@ fn lane(i: usize, mut rng: Rng, proxy: &FaultProxy, tls_ca: Option<PathBuf>) -> 
             .join()
             .map_err(|_| anyhow::anyhow!("collector panicked"))?;
         let mut outcome: HashMap<u64, Outcome> = HashMap::new();
+        rep.tls += u32::from(
+            evs.iter()
+                .any(|e| matches!(e, Event::TlsEstablished { .. })),
+        );
         for ev in &evs {
             let (tid, o) = match ev {
                 Event::TransferFinished {
@@ -464,10 +470,11 @@ fn soak_with_faults_loses_nothing_acknowledged() -> Result<()> {
     let mut tally: HashMap<Outcome, u32> = HashMap::new();
     let (mut total, mut acked_bytes, mut delivered_unacked) = (0usize, 0u64, 0u32);
     let mut faults: HashMap<&str, u32> = HashMap::new();
-    let mut sessions = 0;
+    let (mut sessions, mut tls) = (0, 0);
     let mut bad = Vec::new();
     for rep in &reports {
         sessions += rep.sessions;
+        tls += rep.tls;
         for (k, v) in &rep.faults {
             *faults.entry(k).or_default() += v;
         }
@@ -532,7 +539,8 @@ fn soak_with_faults_loses_nothing_acknowledged() -> Result<()> {
         bad.push(format!("files left behind (partial bundles): {left:?}"));
     }
     eprintln!(
-        "soak_tcpcl: seed {seed:#x}: {total} bundles in {sessions} sessions ({faults:?} proxy faults, \
+        "soak_tcpcl: seed {seed:#x}: {total} bundles in {sessions} sessions ({tls} over TLS; \
+         {faults:?} proxy faults, \
          {} disk-full sinks, {} consumer stalls); outcomes {tally:?}; {acked_bytes} bytes \
          acknowledged; {delivered_unacked} delivered but not acknowledged; sending took {:.1} s",
         r.disk_full.len(),
@@ -546,6 +554,7 @@ fn soak_with_faults_loses_nothing_acknowledged() -> Result<()> {
         bad
     );
     ensure!(total == LANES * PER_LANE, "{total} bundles submitted");
+    ensure!(tls > 0, "no session ran over TLS");
     drop(r);
 
     // ----- no leaks ----------------------------------------------------------------
