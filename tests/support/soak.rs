@@ -66,11 +66,11 @@ pub fn mix(seed: u64, a: u64, b: u64) -> u64 {
     r.next_u64()
 }
 
-/// The run's seed: `PROTO_SOAK_SEED` (decimal or 0x-hex) to replay a run, else one
-/// from the clock. Printed, so a failing run names the seed that replays it.
+/// The run's seed: `PROTO_SOAK_SEED` (decimal or 0x-hex) to replay a run, else (unset
+/// or empty) one from the clock. Printed, so a failing run names the seed that replays it.
 pub fn seed(test: &str) -> u64 {
     let s = match std::env::var("PROTO_SOAK_SEED") {
-        Ok(v) => {
+        Ok(v) if !v.trim().is_empty() => {
             let v = v.trim();
             let parsed = match v.strip_prefix("0x") {
                 Some(h) => u64::from_str_radix(h, 16),
@@ -78,7 +78,7 @@ pub fn seed(test: &str) -> u64 {
             };
             parsed.unwrap_or_else(|_| panic!("PROTO_SOAK_SEED={v:?} is not a number"))
         }
-        Err(_) => std::time::SystemTime::now()
+        _ => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64),
     };
