@@ -42,9 +42,10 @@ fn sha(data: &[u8]) -> Vec<u8> {
     Sha256::digest(data).to_vec()
 }
 
-/// One source file: its path and digest.
+/// One source file: its path, length and digest.
 struct Source {
     path: PathBuf,
+    len: u64,
     digest: Vec<u8>,
 }
 
@@ -65,6 +66,7 @@ fn sources(dir: &Path, n: usize, max: u64, rng: &mut Rng) -> (Vec<Source>, u64) 
             std::fs::write(&path, &data).unwrap();
             Source {
                 path,
+                len,
                 digest: sha(&data),
             }
         })
@@ -87,9 +89,9 @@ struct Run {
     out: Finished,
 }
 
-/// Splits `n` files into batches of 1–4, a share with a proxy fault and a share
-/// SIGKILLed after a random delay.
-fn plan(n: usize, rng: &mut Rng, avg_len: u64) -> VecDeque<Batch> {
+/// Splits the first `n` files into batches of 1–4, a quarter with a proxy fault at a
+/// random byte of the batch's traffic and a tenth SIGKILLed after a random delay.
+fn plan(src: &[Source], n: usize, rng: &mut Rng) -> VecDeque<Batch> {
     let mut files: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
         files.swap(i, rng.below(i as u64 + 1) as usize);
@@ -98,7 +100,9 @@ fn plan(n: usize, rng: &mut Rng, avg_len: u64) -> VecDeque<Batch> {
     while !files.is_empty() {
         let take = (1 + rng.below(4) as usize).min(files.len());
         let f: Vec<usize> = files.drain(..take).collect();
-        let at = rng.below(avg_len * f.len() as u64 + 200);
+        // The files plus a few hundred bytes of headers and handshake.
+        let traffic: u64 = f.iter().map(|&i| src[i].len + 64).sum::<u64>() + 200;
+        let at = rng.below(traffic);
         let fault = match rng.below(20) {
             0 => Fault::Hang(at),
             1 => Fault::Close(at),
@@ -279,7 +283,7 @@ fn tcpcl_cli_soak_with_kills_resets_and_a_listener_restart() {
     let listener = Mutex::new(Some(first));
     let proxy = Arc::new(FaultProxy::start(addr.parse().unwrap()));
     let probe = src.len() - 1;
-    let batches = plan(probe, &mut rng, bytes / src.len() as u64);
+    let batches = plan(&src, probe, &mut rng);
     let restart_at = batches.len() / 3;
     let paths: Vec<String> = src.iter().map(|s| s.path.display().to_string()).collect();
     let cmd = |to: &str, files: &[usize]| {
@@ -375,7 +379,7 @@ fn cotp_cli_soak_never_publishes_a_partial_message() {
     let base = (status_of(l.id(), "Threads"), fd_count(l.id()));
     let proxy = Arc::new(FaultProxy::start(addr.parse().unwrap()));
     let probe = src.len() - 1;
-    let batches = plan(probe, &mut rng, bytes / src.len() as u64);
+    let batches = plan(&src, probe, &mut rng);
     let paths: Vec<String> = src.iter().map(|s| s.path.display().to_string()).collect();
     let cmd = |to: &str, files: &[usize]| {
         let mut c = proto(bin());
