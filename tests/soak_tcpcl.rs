@@ -129,9 +129,10 @@ fn sha_file(p: &Path) -> Result<(u64, Vec<u8>)> {
     Ok((len, h.finalize().to_vec()))
 }
 
-/// The receiver's application: records every bundle, and now and then stops reading
-/// events for 1–2.5 s.
+/// The receiver's application: records every bundle, and now and then (at the 100th
+/// bundle, then about one in 300) stops reading events for 1–2.5 s.
 fn consume(events: &crossbeam_channel::Receiver<Event>, rx: &Mutex<Received>, mut rng: Rng) {
+    let mut bundles = 0u32;
     loop {
         let ev = match events.recv_timeout(Duration::from_secs(120)) {
             Ok(ev) => ev,
@@ -173,7 +174,8 @@ fn consume(events: &crossbeam_channel::Receiver<Event>, rx: &Mutex<Received>, mu
                         .problems
                         .push(format!("{key:?}: delivered but nothing stored")),
                 }
-                if rng.below(300) == 0 {
+                bundles += 1;
+                if bundles == 100 || rng.below(300) == 0 {
                     r.stalls += 1;
                     drop(r);
                     std::thread::sleep(Duration::from_millis(1000 + rng.below(1500)));
@@ -555,6 +557,14 @@ fn soak_with_faults_loses_nothing_acknowledged() -> Result<()> {
     );
     ensure!(total == LANES * PER_LANE, "{total} bundles submitted");
     ensure!(tls > 0, "no session ran over TLS");
+    ensure!(
+        faults.get("none") < Some(&sessions),
+        "no proxy fault struck"
+    );
+    ensure!(
+        !r.disk_full.is_empty() && r.stalls > 0,
+        "no sink failed or no stall"
+    );
     drop(r);
 
     // ----- no leaks ----------------------------------------------------------------
