@@ -332,9 +332,11 @@ fn tcpcl_cli_soak_with_kills_resets_and_a_listener_restart() {
         .unwrap()
         .expect("the listener was restarted");
     let now = settle(l.id(), base);
+    let rss = status_of(l.id(), "VmRSS");
     l.signal("TERM");
     let end = l.finish(Duration::from_secs(30));
     assert_eq!(end.code(), Some(0), "listener at the end: {}", end.stderr);
+    assert!(rss < 256 << 10, "listener RSS {rss} KiB at the end");
     assert!(
         now.0 <= base.0 && now.1 <= base.1,
         "listener threads/fds {base:?} after the restart, {now:?} at the end"
@@ -409,9 +411,11 @@ fn cotp_cli_soak_never_publishes_a_partial_message() {
     let acked =
         |r: &Run, _f: usize| r.out.code() == Some(0) && r.batch.fault == Fault::None && !r.killed;
     let now = settle(l.id(), base);
+    let rss = status_of(l.id(), "VmRSS");
     l.signal("TERM");
     let end = l.finish(Duration::from_secs(30));
     assert_eq!(end.code(), Some(0), "listener at the end: {}", end.stderr);
+    assert!(rss < 256 << 10, "listener RSS {rss} KiB at the end");
     let stored = check_out_dir(&out, &src, &runs, &acked);
     assert!(
         now.0 <= base.0 && now.1 <= base.1,
