@@ -1,5 +1,6 @@
-//! Running the `proto` binary in tests: COTP and TCPCL listeners that announce their address on
-//! stderr, started under a [`ChildGuard`] so no test leaves one behind.
+//! Running the `proto` binary in tests: listeners that announce their address on
+//! stderr (`cotp listen`, `tcpcl listen`), started under a [`ChildGuard`] so no test
+//! leaves one behind.
 
 // Test helpers fail the test that called them by panicking, with a message.
 #![allow(clippy::panic, clippy::expect_used)]
@@ -36,9 +37,14 @@ pub fn cotp_listen(bin: &Path, args: &[&str]) -> (ChildGuard, String) {
 /// Starts `proto tcpcl listen --bind 127.0.0.1:0 ARGS` and waits for its
 /// "listening for TCPCL on ADDR" line; returns the guard and the address.
 pub fn tcpcl_listen(bin: &Path, args: &[&str]) -> (ChildGuard, String) {
+    tcpcl_listen_on(bin, "127.0.0.1:0", args)
+}
+
+/// [`tcpcl_listen`] on a chosen address (a restart on the same port).
+pub fn tcpcl_listen_on(bin: &Path, bind: &str, args: &[&str]) -> (ChildGuard, String) {
     let child = ChildGuard::spawn(
         proto(bin)
-            .args(["tcpcl", "listen", "--bind", "127.0.0.1:0"])
+            .args(["tcpcl", "listen", "--bind", bind])
             .args(args),
     );
     const PREFIX: &str = "listening for TCPCL on ";

@@ -19,6 +19,9 @@
 //! - [`tcpcl_wire`]: a hand-played TCPCLv4 peer on a raw socket with its own decoder.
 //! - [`tcpcl_policy`]: the core's send policy as the pair harness runs it.
 //! - [`procfs`]: this process's threads, memory and open-file limit.
+//! - [`soak`]: the fault-injection soak's seeded random source, size distribution,
+//!   a proxy that resets, closes or hangs a connection at a chosen byte, and
+//!   `/proc` readings of another process.
 //! - [`bpv7`]: a minimal BPv7 bundle encoder/decoder (CBOR, CRC-16/CRC-32C) for the
 //!   TCPCL interop tests.
 
@@ -31,6 +34,7 @@ pub mod pcap;
 pub mod peers;
 pub mod procfs;
 pub mod skip;
+pub mod soak;
 pub mod tcpcl;
 pub mod tcpcl_policy;
 pub mod tcpcl_wire;

@@ -1,5 +1,5 @@
 //! Readings of this process from `/proc/self`: thread count, resident memory, the
-//! open-file limit (Linux).
+//! open-file limit (Linux), and raising that limit.
 
 use std::time::{Duration, Instant};
 
@@ -41,4 +41,30 @@ pub fn threads_settle_to(n: u64, within: Duration) -> Result<u64> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Raises this process's soft open-file limit to `want` (at most the hard limit);
+/// children spawned afterwards inherit it. Returns the soft limit now in force.
+pub fn raise_fd_limit(want: u64) -> Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read or write the struct passed by reference.
+    unsafe {
+        anyhow::ensure!(
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0,
+            "getrlimit: {}",
+            std::io::Error::last_os_error()
+        );
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            anyhow::ensure!(
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0,
+                "setrlimit: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    fd_limit()
 }

@@ -1,6 +1,9 @@
 //! `proto cotp listen`: one thread per connection, each message printed, stored or
 //! echoed; SIGINT/SIGTERM stop gracefully (a message already arriving may finish,
-//! within [`SHUTDOWN_GRACE`]), a second signal stops at once.
+//! within [`SHUTDOWN_GRACE`]), a second signal stops at once. At
+//! `--max-connections`, the oldest connection still waiting for its CR is closed to
+//! make room (so slow-loris connections cannot lock out real clients); with none,
+//! the newcomer is closed.
 
 use super::{parse_tpdu_size, parse_tsap};
 use crate::addr::with_default_port;
@@ -15,7 +18,8 @@ use proto_net::cotp::{
 };
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -63,9 +67,38 @@ pub(crate) struct ListenArgs {
     /// Close connections that receive nothing for this many seconds.
     #[arg(long, value_name = "SECS")]
     inactivity_timeout: Option<u64>,
-    /// Most connections served at once; more are closed on arrival.
+    /// Most connections served at once. A newcomer beyond it closes the oldest
+    /// connection still waiting for its CR; with none, the newcomer is closed.
     #[arg(long, value_name = "N", default_value_t = 256)]
     max_connections: usize,
+}
+
+/// One connection's thread, and what closing it for a newcomer needs.
+struct Served {
+    thread: JoinHandle<()>,
+    /// A second handle on the connection's socket while its handshake is waiting
+    /// (the thread drops it once the handshake ended, so it never keeps a closed
+    /// connection open).
+    waiting: Arc<Mutex<Option<TcpStream>>>,
+    /// Set when the listener closed it for a newcomer.
+    evicted: Arc<AtomicBool>,
+}
+
+impl Served {
+    /// Closes the connection if it is still in its handshake (the thread's read ends
+    /// at once); whether it was.
+    fn evict(&self) -> bool {
+        let Some(s) = lock(&self.waiting).take() else {
+            return false;
+        };
+        self.evicted.store(true, Ordering::Release);
+        let _ = s.shutdown(std::net::Shutdown::Both);
+        true
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub(super) fn run(a: &ListenArgs) -> Result<()> {
@@ -93,7 +126,7 @@ pub(super) fn run(a: &ListenArgs) -> Result<()> {
     let shutdown = Shutdown::install("finishing messages in progress", move || wake(local))?;
     eprintln!("listening for COTP on {local}");
     let listener = Arc::new(listener);
-    let mut handlers: Vec<JoinHandle<()>> = Vec::new();
+    let mut handlers: Vec<Served> = Vec::new();
     loop {
         let accepted = listener.accept_tcp();
         if shutdown.requested() || arrivals.done() {
@@ -107,15 +140,22 @@ pub(super) fn run(a: &ListenArgs) -> Result<()> {
                 continue;
             }
         };
-        handlers.retain(|h| !h.is_finished());
-        if handlers.len() >= a.max_connections {
-            // Closing at once keeps the thread count bounded; the peer sees the TCP
-            // close, which class 0 treats as release.
-            log::warn!(
-                "{peer}: refused, {} connections already open",
-                handlers.len()
-            );
-            continue;
+        handlers.retain(|h| !h.thread.is_finished());
+        let open = handlers
+            .iter()
+            .filter(|h| !h.evicted.load(Ordering::Acquire))
+            .count();
+        if open >= a.max_connections {
+            // Connections that trickle their CR (slow-loris) hold a slot only until a
+            // newcomer needs it; the oldest of them goes first.
+            if handlers.iter().any(Served::evict) {
+                log::info!("closed a connection still waiting for its CR to make room for {peer}");
+            } else {
+                // Closing at once keeps the thread count bounded; the peer sees the TCP
+                // close, which class 0 treats as release.
+                log::warn!("{peer}: refused, {open} connections already open");
+                continue;
+            }
         }
         log::info!("COTP connection from {peer}");
         let (listener, arrivals, shutdown, echo) = (
@@ -124,22 +164,36 @@ pub(super) fn run(a: &ListenArgs) -> Result<()> {
             shutdown.clone(),
             a.echo,
         );
-        handlers.push(std::thread::spawn(move || {
+        let waiting = Arc::new(Mutex::new(stream.try_clone().ok()));
+        let evicted = Arc::new(AtomicBool::new(false));
+        let (wait, ev) = (Arc::clone(&waiting), Arc::clone(&evicted));
+        let thread = std::thread::spawn(move || {
             // The handshake runs here, not on the accept loop, so a silent peer only
             // holds its own thread (until the handshake timeout).
-            let result = listener
-                .handshake(stream)
+            let result = listener.handshake(stream);
+            // Established or failed: no longer a candidate for eviction.
+            drop(lock(&wait).take());
+            let result = result
                 .map_err(anyhow::Error::from)
                 .and_then(|conn| serve(conn, peer, &arrivals, &shutdown, echo));
             if let Err(e) = result {
-                // The one place a connection's failure is reported.
-                warn_ended(peer, &e);
+                if ev.load(Ordering::Acquire) {
+                    log::info!("{peer}: closed before its CR to make room for a newcomer");
+                } else {
+                    // The one place a connection's failure is reported.
+                    warn_ended(peer, &e);
+                }
             }
             if arrivals.done() {
                 shutdown.trigger();
                 wake(local);
             }
-        }));
+        });
+        handlers.push(Served {
+            thread,
+            waiting,
+            evicted,
+        });
     }
     wait_for(&mut handlers, &shutdown);
     eprintln!("received {} message(s)", arrivals.count());
@@ -148,10 +202,10 @@ pub(super) fn run(a: &ListenArgs) -> Result<()> {
 
 /// Waits until every connection closed (each finishes the message in progress
 /// within [`SHUTDOWN_GRACE`]), a second signal arrives, or the grace ran out.
-fn wait_for(handlers: &mut Vec<JoinHandle<()>>, shutdown: &Shutdown) {
+fn wait_for(handlers: &mut Vec<Served>, shutdown: &Shutdown) {
     let give_up = Instant::now() + SHUTDOWN_GRACE + CLOSE_GRACE;
     loop {
-        handlers.retain(|h| !h.is_finished());
+        handlers.retain(|h| !h.thread.is_finished());
         if handlers.is_empty() || shutdown.immediate() {
             return;
         }

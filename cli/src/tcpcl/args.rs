@@ -105,7 +105,8 @@ pub(crate) struct ListenArgs {
     /// Exit (gracefully) after N bundles.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(super) count: Option<u64>,
-    /// Most sessions at once.
+    /// Most sessions at once. At the limit, a newcomer closes the oldest session still
+    /// in its contact phase; with none, it is refused with SESS_TERM Busy.
     #[arg(long, value_name = "N")]
     pub(super) max_sessions: Option<usize>,
     /// Refuse every transfer with this XFER_REFUSE reason (for testing senders):

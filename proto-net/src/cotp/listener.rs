@@ -95,10 +95,12 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Binds to `addr`.
+    /// Binds to `addr`, with a listen backlog of 1024: a burst of connections (or a
+    /// flood of idle ones) must not make a client's SYN wait a second for its
+    /// retransmission, as std's backlog of 128 would.
     pub fn bind(addr: impl ToSocketAddrs, opts: ListenOptions) -> Result<Self> {
         Ok(Listener {
-            tcp: TcpListener::bind(addr)?,
+            tcp: crate::tcpcl::sockets::bind(addr)?,
             opts,
         })
     }

@@ -1,7 +1,7 @@
 //! The [`Agent`]: listeners, outgoing connections, the session registry, the event
 //! channel, and the agent's lifecycle (graceful `shutdown`, immediate `stop`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, Receiver};
 use proto_core::tcpcl::{SessTermReason, Session, Side, State};
 
-use super::busy::refuse_busy;
+use super::busy::{oldest_in_contact, refuse_busy};
 use super::config::Config;
 use super::driver::rxbuf::{ReadBudget, BUDGET};
 use super::driver::{Driver, Owner, Parts};
@@ -71,6 +71,10 @@ pub(crate) struct Inner {
     read_budget: Arc<ReadBudget>,
     /// Connections over `max_sessions` being refused with SESS_TERM Busy.
     refusing: Arc<AtomicUsize>,
+    /// Sessions closed to make room for a newcomer while still in their contact
+    /// phase (a subset of `sessions`, locked after it); they no longer count against
+    /// `max_sessions`.
+    evicted: Mutex<HashSet<SessionId>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -81,6 +85,7 @@ impl Owner for Inner {
     fn unregister(&self, id: SessionId) -> bool {
         let mut s = lock(&self.sessions);
         s.remove(&id);
+        lock(&self.evicted).remove(&id);
         s.is_empty()
     }
 
@@ -175,14 +180,32 @@ impl Inner {
             if life.stopped || life.shutting_down {
                 return Err(Error::Stopped);
             }
-            if sessions.len() >= self.config.max_sessions {
-                drop(life);
-                drop(sessions);
-                if side == Side::Passive {
-                    refuse_busy(stream, &self.refusing, self.config.contact_timeout);
-                }
-                return Err(Error::TooManySessions);
+            let mut evicted = lock(&self.evicted);
+            if sessions.len().saturating_sub(evicted.len()) >= self.config.max_sessions {
+                // Connections that never finish their contact phase (slow-loris) must
+                // not lock out everyone else: the oldest of them gives way.
+                let victim = if side == Side::Passive {
+                    oldest_in_contact(&sessions, &evicted)
+                } else {
+                    None
+                };
+                let Some(victim) = victim else {
+                    drop(evicted);
+                    drop(life);
+                    drop(sessions);
+                    if side == Side::Passive {
+                        refuse_busy(stream, &self.refusing, self.config.contact_timeout);
+                    }
+                    return Err(Error::TooManySessions);
+                };
+                log::info!(
+                    "{}: closed in its contact phase to make room for {peer_addr} (max_sessions)",
+                    victim.id()
+                );
+                evicted.insert(victim.id());
+                victim.close();
             }
+            drop(evicted);
             life.had_session = true;
             sessions.insert(id, handle.clone());
         }
@@ -301,6 +324,7 @@ impl Agent {
             on_stop: Mutex::new(None),
             read_budget: ReadBudget::new(BUDGET),
             refusing: Arc::new(AtomicUsize::new(0)),
+            evicted: Mutex::new(HashSet::new()),
         });
         Ok(Agent {
             _guard: Arc::new(Guard(inner.clone())),

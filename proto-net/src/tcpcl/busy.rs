@@ -1,7 +1,13 @@
-//! Refusing a connection over `max_sessions`: RFC 9174 lets the passive entity answer
-//! the contact header with its own and SESS_TERM Busy, so the peer learns why. Done on
-//! a short-lived thread (at most [`MAX_REFUSING`] at once), bounded in time.
+//! A listener at `max_sessions`. First, the oldest incoming session still in its
+//! contact phase (contact headers, TLS, SESS_INIT) is closed to make room
+//! ([`oldest_in_contact`]): connections that trickle their contact header (slow-loris)
+//! hold a slot only until a newcomer needs it, never locking out established
+//! sessions' peers. With no such session, the connection is refused: RFC 9174 lets
+//! the passive entity answer the contact header with its own and SESS_TERM Busy, so
+//! the peer learns why. Done on a short-lived thread (at most [`MAX_REFUSING`] at
+//! once), bounded in time.
 
+use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,8 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proto_core::tcpcl::{
-    ContactFlags, ContactHeader, SessTerm, SessTermFlags, SessTermReason, MAGIC, VERSION,
+    ContactFlags, ContactHeader, SessTerm, SessTermFlags, SessTermReason, Side, MAGIC, VERSION,
 };
+
+use super::events::SessionId;
+use super::handle::SessionHandle;
 
 /// Most connections over `max_sessions` refused with SESS_TERM Busy at once (one
 /// short-lived thread each); further ones are closed without a word.
@@ -19,6 +28,23 @@ const MAX_REFUSING: usize = 16;
 const BUSY_CONTACT_WAIT: Duration = Duration::from_secs(5);
 /// Most a Busy refusal reads after its FIN, waiting for the peer's.
 const BUSY_LINGER: Duration = Duration::from_millis(500);
+
+/// The oldest incoming session (session IDs grow with time) that has not finished its
+/// contact phase and is not already being closed for a newcomer (`evicted`).
+pub(crate) fn oldest_in_contact(
+    sessions: &BTreeMap<SessionId, SessionHandle>,
+    evicted: &HashSet<SessionId>,
+) -> Option<SessionHandle> {
+    sessions
+        .values()
+        .find(|h| {
+            h.side() == Side::Passive
+                && !evicted.contains(&h.id())
+                && h.parameters().is_none()
+                && !h.is_closed()
+        })
+        .cloned()
+}
 
 /// Refuses `stream` with SESS_TERM Busy on a short-lived thread; `refusing` counts the
 /// refusals under way, `contact_timeout` bounds the wait for the peer's header.

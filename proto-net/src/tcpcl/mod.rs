@@ -22,7 +22,9 @@
 //! what goes on the wire next; the loop appends each segment's payload straight from
 //! the bundle's buffer. A [`Handler`] runs on that thread for the lowest latency;
 //! events also go to a bounded channel, and a full channel pauses reading — never
-//! acknowledging, keeping alive or terminating. A bundle from a reader that may block
+//! acknowledging, keeping alive or terminating, except that a bundle's last XFER_ACK
+//! waits until its [`Event::BundleReceived`] is on the channel (what the peer sees
+//! acknowledged, the application has). A bundle from a reader that may block
 //! is read by one helper thread into a small queue. See `docs/architecture.md`.
 //!
 //! # Example
@@ -67,7 +69,7 @@ mod handle;
 mod report;
 mod shared;
 mod sink;
-mod sockets;
+pub(crate) mod sockets;
 pub mod tls;
 mod tls_glue;
 mod wake;

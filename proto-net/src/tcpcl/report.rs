@@ -3,7 +3,8 @@
 //!
 //! When the channel is full, a session keeps its events in a small backlog of its own
 //! and stops *reading* from its socket until the application has made room (TCP
-//! backpressure reaches the peer). It keeps writing acknowledgements, keepalives and
+//! backpressure reaches the peer). It keeps writing acknowledgements (but a bundle's
+//! last one waits until its BundleReceived is on the channel), keepalives and
 //! SESS_TERM, and it tells its core that unread input is waiting, so a slow or stalled
 //! consumer never makes a session die of its own idle timeout. Progress events are
 //! dropped instead of queued when there is no room.
@@ -181,12 +182,31 @@ impl Reporter {
     }
 
     /// The last events of a closing session: waits (bounded) for room rather than
-    /// dropping them, since nothing else holds the session up any more.
+    /// dropping them, since nothing else holds the session up any more. A bundle whose
+    /// event is dropped was never acknowledged (its last XFER_ACK waits for the event);
+    /// its file is removed, as for any transfer that did not complete.
     pub(crate) fn flush_final(&mut self, within: std::time::Duration) {
         let deadline = std::time::Instant::now() + within;
         while let Some((e, _)) = self.pending.pop_front() {
-            if self.hub.tx.send_deadline(e, deadline).is_err() {
-                self.pending.clear();
+            if let Err(e) = self.hub.tx.send_deadline(e, deadline) {
+                let dropped =
+                    std::iter::once(e.into_inner()).chain(self.pending.drain(..).map(|(e, _)| e));
+                for e in dropped {
+                    if let Event::BundleReceived {
+                        transfer_id,
+                        bundle: super::events::ReceivedBundle::File(path),
+                        ..
+                    } = e
+                    {
+                        log::warn!(
+                            "{}: the application did not take bundle {transfer_id} in time; \
+                             it was not acknowledged, and {} is removed",
+                            self.session,
+                            path.display()
+                        );
+                        let _ = std::fs::remove_file(path);
+                    }
+                }
                 return;
             }
         }

@@ -88,8 +88,9 @@ impl Listener {
     }
 }
 
-/// Binds a listener on the first address that works, with [`LISTEN_BACKLOG`].
-fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+/// Binds a listener on the first address that works, with [`LISTEN_BACKLOG`] (also
+/// the COTP listener's).
+pub(crate) fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
     let mut last = None;
     for a in addr.to_socket_addrs()? {
         let attempt = (|| {

@@ -1,9 +1,12 @@
 //! Incoming bundles: a sink per transfer, chosen when its START segment arrives, fed
 //! straight from the input buffer, and the rule that makes acknowledgements safe: a
 //! segment is confirmed to the core (which then queues its XFER_ACK) only after its
-//! sink took the data, and the END segment only after the whole bundle was flushed. A
-//! sink that fails refuses the transfer (No Resources) instead, so nothing
-//! acknowledged is ever lost.
+//! sink took the data, and the END segment only after the whole bundle was flushed and
+//! its [`Event::BundleReceived`] is on the application's channel (while the channel is
+//! full, the last XFER_ACK waits: a session that ends meanwhile leaves the bundle
+//! unacknowledged, so its sender reports it failed, instead of acknowledged and never
+//! delivered). A sink that fails refuses the transfer (No Resources) instead, so
+//! nothing acknowledged is ever lost.
 
 use proto_core::tcpcl::{RxData, Session, XferRefuseReason};
 
@@ -19,11 +22,32 @@ struct Open {
 /// The incoming transfers of a session.
 pub(crate) struct Incoming {
     open: Vec<Open>,
+    /// Complete bundles whose END segment is confirmed once their events left the
+    /// reporter's backlog.
+    unconfirmed: Vec<u64>,
 }
 
 impl Incoming {
     pub(crate) fn new() -> Incoming {
-        Incoming { open: Vec::new() }
+        Incoming {
+            open: Vec::new(),
+            unconfirmed: Vec::new(),
+        }
+    }
+
+    /// Whether complete bundles wait for their events to reach the channel.
+    pub(crate) fn awaiting_delivery(&self) -> bool {
+        !self.unconfirmed.is_empty()
+    }
+
+    /// Confirms the END segments of bundles whose events are now on the channel.
+    pub(crate) fn confirm_delivered(&mut self, core: &mut Session, report: &Reporter) {
+        if report.is_backlogged() {
+            return;
+        }
+        for tid in self.unconfirmed.drain(..) {
+            let _ = core.confirm_segment(tid);
+        }
     }
 
     /// Transfers being received.
@@ -117,9 +141,6 @@ impl Incoming {
                 return;
             }
         };
-        if core.confirm_segment(tid).is_err() {
-            return;
-        }
         report.emit(Event::TransferFinished {
             session,
             direction: Direction::Incoming,
@@ -132,6 +153,14 @@ impl Incoming {
             len: received,
             bundle,
         });
+        // The last XFER_ACK says "delivered": it goes once the application has the
+        // bundle. Flushing here (rather than at the end of the turn) keeps that
+        // immediate whenever the channel has room.
+        if report.flush() {
+            let _ = core.confirm_segment(tid);
+        } else {
+            self.unconfirmed.push(tid);
+        }
     }
 
     fn sink_failed(

@@ -214,7 +214,12 @@ impl Driver {
             self.advance_tls(now);
             // Events before the published counts: a handle that sees its bundles
             // finished finds their events already on the channel.
-            self.report.flush();
+            if self.report.flush() && self.incoming.awaiting_delivery() {
+                // Their events just reached the channel: acknowledge now.
+                self.incoming
+                    .confirm_delivered(&mut self.core, &self.report);
+                self.transmit(now);
+            }
             self.publish();
             self.answer_sends();
             if self.closed.is_some() {
@@ -293,6 +298,8 @@ impl Driver {
         }
         if self.report.is_backlogged() {
             if self.report.flush() {
+                self.incoming
+                    .confirm_delivered(&mut self.core, &self.report);
                 self.feed(now);
             } else if self.io.has_unread_input() || !self.rx.is_empty() {
                 // Paused for the application, not idle: the peer is alive.
