@@ -120,6 +120,8 @@ tls_dhparam: /nonexistent/dhparam.pem
 require_tls: true
 require_host_authn: {require_host_authn}
 require_node_authn: true
+ignore_host_authn: false
+tls_require_bundle_eku: true
 node_id: {node}
 keepalive_time: 7
 idle_time: 60

@@ -1,5 +1,5 @@
-//! Running the `proto` binary in tests: listeners that announce their address on
-//! stderr, started under a [`ChildGuard`] so no test leaves one behind.
+//! Running the `proto` binary in tests: listeners (COTP, TCPCL) that announce their
+//! address on stderr, started under a [`ChildGuard`] so no test leaves one behind.
 
 // Test helpers fail the test that called them by panicking, with a message.
 #![allow(clippy::panic, clippy::expect_used)]
@@ -25,6 +25,24 @@ pub fn cotp_listen(bin: &Path, args: &[&str]) -> (ChildGuard, String) {
             .args(args),
     );
     const PREFIX: &str = "listening for COTP on ";
+    let Some(line) = child.wait_stderr_line(|l| l.starts_with(PREFIX), Duration::from_secs(10))
+    else {
+        panic!("no listening line; stderr:\n{}", child.stderr());
+    };
+    let addr = line[PREFIX.len()..].trim().to_string();
+    (child, addr)
+}
+
+/// Starts `proto tcpcl listen --bind 127.0.0.1:0 ARGS` and waits for its
+/// "listening for TCPCL on ADDR" line; returns the guard and the address.
+pub fn tcpcl_listen(bin: &Path, args: &[&str]) -> (ChildGuard, String) {
+    let child = ChildGuard::spawn(
+        proto(bin)
+            .env_remove("SSLKEYLOGFILE")
+            .args(["tcpcl", "listen", "--bind", "127.0.0.1:0"])
+            .args(args),
+    );
+    const PREFIX: &str = "listening for TCPCL on ";
     let Some(line) = child.wait_stderr_line(|l| l.starts_with(PREFIX), Duration::from_secs(10))
     else {
         panic!("no listening line; stderr:\n{}", child.stderr());

@@ -57,6 +57,15 @@ pub(crate) struct AgentArgs {
     /// The peer's certificate must authenticate its node ID (NODE-ID).
     #[arg(long)]
     pub(super) require_node_authn: bool,
+    /// Ignore network-level identifiers: a certificate whose DNS-IDs / IPADDR-IDs name
+    /// another host does not end the session (RFC 9174 §4.4.5, with
+    /// --require-node-authn).
+    #[arg(long, conflicts_with = "require_host_authn")]
+    pub(super) ignore_host_authn: bool,
+    /// A present Extended Key Usage in the peer's certificate must contain
+    /// id-kp-bundleSecurity (RFC 9174 §4.4.5); serverAuth/clientAuth alone is refused.
+    #[arg(long)]
+    pub(super) tls_require_bundle_eku: bool,
     /// Keepalive interval offered in SESS_INIT, seconds (0: none).
     #[arg(long, value_name = "SECS")]
     pub(super) keepalive: Option<u16>,
@@ -247,6 +256,8 @@ impl AgentArgs {
         }
         c.require_host_authn |= self.require_host_authn;
         c.require_node_authn |= self.require_node_authn;
+        c.ignore_host_authn |= self.ignore_host_authn;
+        c.tls_require_bundle_eku |= self.tls_require_bundle_eku;
         if let Some(k) = self.keepalive {
             c.keepalive_time = k;
         }

@@ -13,7 +13,7 @@ use rustls::{
     SupportedCipherSuite, SupportedProtocolVersion,
 };
 
-use super::verify::{TcpclClientVerifier, TcpclServerVerifier};
+use super::verify::{EkuPolicy, TcpclClientVerifier, TcpclServerVerifier};
 use super::TlsError;
 
 /// Minimum TLS protocol version (the `tls_version` option).
@@ -69,7 +69,7 @@ impl fmt::Display for TlsVersion {
 }
 
 /// TLS configuration of a TCPCL entity (the `tls_ca_file`, `tls_cert_file`,
-/// `tls_key_file`, `tls_version` and `tls_ciphers` options).
+/// `tls_key_file`, `tls_version`, `tls_ciphers` and `tls_require_bundle_eku` options).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsSettings {
     /// PEM file with the trusted CA certificate(s). Required.
@@ -85,6 +85,8 @@ pub struct TlsSettings {
     /// (`TLS13_AES_128_GCM_SHA256`) or OpenSSL (`ECDHE-RSA-AES128-GCM-SHA256`) spellings,
     /// case-insensitive. An unknown name is an error.
     pub ciphers: Option<Vec<String>>,
+    /// What a present Extended Key Usage of the peer's certificate must contain.
+    pub eku: EkuPolicy,
 }
 
 /// Ready-to-use rustls client and server configurations for TCPCL sessions.
@@ -104,6 +106,23 @@ struct Parts {
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     min_version: TlsVersion,
     require_client_cert: bool,
+    eku: EkuPolicy,
+}
+
+impl Parts {
+    fn duplicate(&self) -> Parts {
+        Parts {
+            provider: self.provider.clone(),
+            roots: self.roots.clone(),
+            identity: self
+                .identity
+                .as_ref()
+                .map(|(chain, key)| (chain.clone(), key.clone_key())),
+            min_version: self.min_version,
+            require_client_cert: self.require_client_cert,
+            eku: self.eku,
+        }
+    }
 }
 
 impl fmt::Debug for TlsContext {
@@ -113,6 +132,7 @@ impl fmt::Debug for TlsContext {
             .field("trust_anchors", &self.parts.roots.len())
             .field("has_certificate", &self.parts.identity.is_some())
             .field("require_client_cert", &self.parts.require_client_cert)
+            .field("eku", &self.parts.eku)
             .field(
                 "cipher_suites",
                 &self
@@ -150,7 +170,8 @@ impl TlsContext {
             key_pem.as_deref(),
             settings.min_version,
             settings.ciphers.as_deref(),
-        )
+        )?
+        .with_eku_policy(settings.eku)
     }
 
     /// Builds the context from in-memory PEM data (all cipher suites of the ring provider).
@@ -225,6 +246,7 @@ impl TlsContext {
             identity,
             min_version,
             require_client_cert: false,
+            eku: EkuPolicy::default(),
         };
         Self::from_parts(parts)
     }
@@ -236,7 +258,8 @@ impl TlsContext {
         let server_verifier = Arc::new(TcpclServerVerifier::new(
             parts.roots.clone(),
             parts.provider.clone(),
-        )?);
+            parts.eku,
+        ));
         let builder = ClientConfig::builder_with_provider(parts.provider.clone())
             .with_protocol_versions(versions)?
             .dangerous()
@@ -252,8 +275,9 @@ impl TlsContext {
                 let client_verifier = Arc::new(TcpclClientVerifier::new(
                     parts.roots.clone(),
                     parts.provider.clone(),
+                    parts.eku,
                     parts.require_client_cert,
-                )?);
+                ));
                 let mut server = ServerConfig::builder_with_provider(parts.provider.clone())
                     .with_protocol_versions(versions)?
                     .with_client_cert_verifier(client_verifier)
@@ -277,18 +301,26 @@ impl TlsContext {
     /// Either way a client certificate is requested (RFC 9174 §4.4.3) and, when presented,
     /// must validate against the trust anchors.
     pub fn require_client_certificate(&self, required: bool) -> Result<Self, TlsError> {
-        let parts = Parts {
-            provider: self.parts.provider.clone(),
-            roots: self.parts.roots.clone(),
-            identity: self
-                .parts
-                .identity
-                .as_ref()
-                .map(|(chain, key)| (chain.clone(), key.clone_key())),
-            min_version: self.parts.min_version,
-            require_client_cert: required,
-        };
+        let mut parts = self.parts.duplicate();
+        parts.require_client_cert = required;
         Self::from_parts(parts)
+    }
+
+    /// Returns a context whose verifiers apply `eku` to the peer's end-entity certificate
+    /// (RFC 9174 §4.4.5: with [`EkuPolicy::RequireBundleSecurity`] a present EKU must contain
+    /// `id-kp-bundleSecurity`).
+    pub fn with_eku_policy(&self, eku: EkuPolicy) -> Result<Self, TlsError> {
+        if eku == self.parts.eku {
+            return Ok(self.clone());
+        }
+        let mut parts = self.parts.duplicate();
+        parts.eku = eku;
+        Self::from_parts(parts)
+    }
+
+    /// The EKU policy applied to peer certificates.
+    pub fn eku_policy(&self) -> EkuPolicy {
+        self.parts.eku
     }
 
     /// Starts a TLS client (active entity) connection. `server_name` is the DNS name that
