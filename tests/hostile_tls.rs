@@ -82,12 +82,18 @@ fn close_reason(agent: &Agent, events: &crossbeam_channel::Receiver<Event>) -> R
         unreachable!()
     };
     // Nothing left behind in the agent.
+    no_sessions_left(agent)?;
+    Ok(reason)
+}
+
+/// Waits until `agent` no longer lists any session.
+fn no_sessions_left(agent: &Agent) -> Result<()> {
     let deadline = Instant::now() + SLACK;
     while !agent.sessions().is_empty() {
         anyhow::ensure!(Instant::now() < deadline, "session still registered");
         std::thread::sleep(Duration::from_millis(20));
     }
-    Ok(reason)
+    Ok(())
 }
 
 /// A raw client of a TLS listener that got past the contact headers.
@@ -172,21 +178,22 @@ fn active_to_raw(pki: &Pki) -> Result<(Agent, SessionHandle, TcpStream, Vec<u8>)
 #[test]
 fn connector_closes_a_peer_that_never_answers_the_client_hello() -> Result<()> {
     let pki = pki()?;
-    let (_tx, session, mut s, _) = active_to_raw(&pki)?;
+    let (tx, session, mut s, _) = active_to_raw(&pki)?;
     let start = Instant::now();
     let r = session.wait_closed(CONTACT + SLACK)?;
     let took = start.elapsed();
     assert_eq!(r, CloseReason::Session(CoreClose::ContactTimeout), "{r:?}");
     assert!(took < CONTACT + SLACK, "{took:?}");
-    // The agent closed the TCP connection.
+    // The agent closed the TCP connection and let go of the session.
     closed_within(&mut s, SLACK)?;
+    no_sessions_left(&tx)?;
     Ok(())
 }
 
 #[test]
 fn connector_garbage_in_answer_to_the_client_hello_fails_the_handshake() -> Result<()> {
     let pki = pki()?;
-    let (_tx, session, mut s, _) = active_to_raw(&pki)?;
+    let (tx, session, mut s, _) = active_to_raw(&pki)?;
     s.write_all(&[0xff; 64])?;
     let r = session.wait_closed(SLACK)?;
     assert!(
@@ -194,13 +201,14 @@ fn connector_garbage_in_answer_to_the_client_hello_fails_the_handshake() -> Resu
         "{r:?}"
     );
     closed_within(&mut s, SLACK)?;
+    no_sessions_left(&tx)?;
     Ok(())
 }
 
 #[test]
 fn connector_truncated_server_flight_then_fin_fails_the_handshake() -> Result<()> {
     let pki = pki()?;
-    let (_tx, session, mut s, hello) = active_to_raw(&pki)?;
+    let (tx, session, mut s, hello) = active_to_raw(&pki)?;
     // A real server's answer, cut in half.
     let mut server = pki.with_cert.server()?;
     server.read_tls(&mut hello.as_slice())?;
@@ -223,5 +231,6 @@ fn connector_truncated_server_flight_then_fin_fails_the_handshake() -> Result<()
         "{r:?}"
     );
     closed_within(&mut s, SLACK)?;
+    no_sessions_left(&tx)?;
     Ok(())
 }
