@@ -1,4 +1,5 @@
-//! Certificate generation, identity extraction and loopback handshake tests.
+//! Certificate generation, identity extraction and loopback handshake tests (certificate
+//! profiles and policies: `tests_pki.rs`).
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
@@ -10,7 +11,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{CertificateError, Error as RustlsError, StreamOwned};
 
-use super::certgen::{CertFactory, EkuProfile, LeafSpec};
+use super::certgen::{CertFactory, LeafSpec};
 use super::verify::{EkuPolicy, TcpclServerVerifier};
 use super::*;
 
@@ -399,65 +400,6 @@ fn server_validates_client_certificates() {
         out.server.err()
     );
     assert!(out.client.is_err());
-}
-
-#[test]
-fn bundle_security_eku_accepted_both_ways() {
-    let ca = CertFactory::new_ca("Test CA").unwrap();
-    for eku in [
-        EkuProfile::BundleSecurityAndTls,
-        EkuProfile::TlsClientServer,
-        EkuProfile::BundleSecurityOnly,
-        EkuProfile::None,
-    ] {
-        let s = ca.issue_with(&LeafSpec::node("ipn:2.0"), eku).unwrap();
-        let c = ca.issue_with(&LeafSpec::node("ipn:1.0"), eku).unwrap();
-        let server = ctx(&ca, Some(s), TlsVersion::Tls13);
-        let client = ctx(&ca, Some(c), TlsVersion::Tls13);
-        let out = run(client.client_config(), "localhost", &server);
-        assert_eq!(
-            out.client.unwrap().unwrap().node_ids,
-            vec!["ipn:2.0"],
-            "{eku:?}"
-        );
-        assert_eq!(
-            out.server.unwrap().unwrap().node_ids,
-            vec!["ipn:1.0"],
-            "{eku:?}"
-        );
-    }
-    // The EKU fallback still validates the chain and validity period.
-    let rogue = CertFactory::new_ca("Rogue CA").unwrap();
-    let s = rogue
-        .issue_with(&LeafSpec::node("ipn:2.0"), EkuProfile::BundleSecurityOnly)
-        .unwrap();
-    let server = ctx(&rogue, Some(s), TlsVersion::Tls13);
-    let out = run(
-        ctx(&ca, None, TlsVersion::Tls13).client_config(),
-        "localhost",
-        &server,
-    );
-    assert_eq!(
-        cert_error(&out.client),
-        Some(CertificateError::UnknownIssuer)
-    );
-    let s = ca
-        .issue_with(
-            &LeafSpec::node("ipn:2.0").expired(),
-            EkuProfile::BundleSecurityOnly,
-        )
-        .unwrap();
-    let server = ctx(&ca, Some(s), TlsVersion::Tls13);
-    let out = run(
-        ctx(&ca, None, TlsVersion::Tls13).client_config(),
-        "localhost",
-        &server,
-    );
-    assert!(
-        is_expired(&cert_error(&out.client)),
-        "{:?}",
-        out.client.err()
-    );
 }
 
 #[test]

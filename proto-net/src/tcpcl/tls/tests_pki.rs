@@ -1,4 +1,4 @@
-//! Certificate-profile and policy tests: EKU policy, intermediate CAs, certificates
+//! Certificate-profile and policy tests: EKU profiles and policy, intermediate CAs, certificates
 //! without key identifiers or subject, a version 1 certificate, the alert a rejection
 //! sends (RFC 9174 §4.4.4.1 bad_certificate), and session resumption.
 
@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, Error as RustlsError, HandshakeKind, StreamOwned};
 
 use super::certgen::{CertFactory, EkuProfile, LeafSpec};
-use super::tests::{cert_error, ctx, peer_alert, run, tcp_pair};
+use super::tests::{cert_error, ctx, is_expired, peer_alert, run, tcp_pair};
 use super::verify::{restore_rejection, EkuPolicy, TcpclServerVerifier};
 use super::*;
 
@@ -68,6 +68,65 @@ fn assert_accepted(out: &[super::tests::Outcome; 2], node: &str) {
     let got = b.server.as_ref().unwrap().as_ref().unwrap();
     assert_eq!(got.node_ids, vec![node]);
     assert!(b.client.is_ok(), "{:?}", b.client);
+}
+
+#[test]
+fn bundle_security_eku_accepted_both_ways() {
+    let ca = CertFactory::new_ca("Test CA").unwrap();
+    for eku in [
+        EkuProfile::BundleSecurityAndTls,
+        EkuProfile::TlsClientServer,
+        EkuProfile::BundleSecurityOnly,
+        EkuProfile::None,
+    ] {
+        let s = ca.issue_with(&LeafSpec::node("ipn:2.0"), eku).unwrap();
+        let c = ca.issue_with(&LeafSpec::node("ipn:1.0"), eku).unwrap();
+        let server = ctx(&ca, Some(s), TlsVersion::Tls13);
+        let client = ctx(&ca, Some(c), TlsVersion::Tls13);
+        let out = run(client.client_config(), "localhost", &server);
+        assert_eq!(
+            out.client.unwrap().unwrap().node_ids,
+            vec!["ipn:2.0"],
+            "{eku:?}"
+        );
+        assert_eq!(
+            out.server.unwrap().unwrap().node_ids,
+            vec!["ipn:1.0"],
+            "{eku:?}"
+        );
+    }
+    // The EKU fallback still validates the chain and validity period.
+    let rogue = CertFactory::new_ca("Rogue CA").unwrap();
+    let s = rogue
+        .issue_with(&LeafSpec::node("ipn:2.0"), EkuProfile::BundleSecurityOnly)
+        .unwrap();
+    let server = ctx(&rogue, Some(s), TlsVersion::Tls13);
+    let out = run(
+        ctx(&ca, None, TlsVersion::Tls13).client_config(),
+        "localhost",
+        &server,
+    );
+    assert_eq!(
+        cert_error(&out.client),
+        Some(CertificateError::UnknownIssuer)
+    );
+    let s = ca
+        .issue_with(
+            &LeafSpec::node("ipn:2.0").expired(),
+            EkuProfile::BundleSecurityOnly,
+        )
+        .unwrap();
+    let server = ctx(&ca, Some(s), TlsVersion::Tls13);
+    let out = run(
+        ctx(&ca, None, TlsVersion::Tls13).client_config(),
+        "localhost",
+        &server,
+    );
+    assert!(
+        is_expired(&cert_error(&out.client)),
+        "{:?}",
+        out.client.err()
+    );
 }
 
 #[test]
