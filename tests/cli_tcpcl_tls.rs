@@ -2,7 +2,8 @@
 //! `--tls-require-bundle-eku` (RFC 9174 §4.4.5: a present EKU must contain
 //! id-kp-bundleSecurity; `gen-certs` issues certificates that pass it) and
 //! `--ignore-host-authn` (§4.4.5: network-level identifiers ignored), plus the sentence
-//! the sender prints when the peer rejects its certificate with bad_certificate.
+//! the sender prints when the peer rejects its certificate with bad_certificate; and
+//! `--tls-crl` (revocation lists, an extra beyond RFC 9174).
 
 #![allow(clippy::unwrap_used)]
 
@@ -192,5 +193,53 @@ fn ignore_host_authn_flag_both_ways() {
         &["--ignore-host-authn", "--require-host-authn"],
     );
     assert_eq!(o.code(), Some(2), "{}", o.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn crl_flag_refuses_a_revoked_peer() {
+    let dir = tmpdir("crl");
+    let ca = CertFactory::new_ca("cli CRL CA").unwrap();
+    let spec = |node: &str, serial| LeafSpec {
+        serial: Some(serial),
+        ..LeafSpec::node(node)
+    };
+    issue(
+        &dir,
+        &ca,
+        "rx",
+        &spec("dtn://rx/", 1),
+        EkuProfile::default(),
+    );
+    issue(
+        &dir,
+        &ca,
+        "tx",
+        &spec("dtn://tx/", 2),
+        EkuProfile::default(),
+    );
+    issue(
+        &dir,
+        &ca,
+        "tx-ok",
+        &spec("dtn://tx/", 3),
+        EkuProfile::default(),
+    );
+    let crl = dir.join("crl.pem");
+    std::fs::write(&crl, ca.crl_pem(&[2], Duration::from_secs(86_400)).unwrap()).unwrap();
+    let (_l, addr) = listen(&dir, "rx", &["--tls-crl", &s(&crl)]);
+    let o = send(&dir, &addr, "tx", &[]);
+    assert_eq!(o.code(), Some(1), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("rejected our certificate"),
+        "{}",
+        o.stderr
+    );
+    let o = send(&dir, &addr, "tx-ok", &[]);
+    assert_eq!(o.code(), Some(0), "{}", o.stderr);
+    // Without the list the revoked certificate is accepted.
+    let (_l, addr) = listen(&dir, "rx", &[]);
+    let o = send(&dir, &addr, "tx", &[]);
+    assert_eq!(o.code(), Some(0), "{}", o.stderr);
     let _ = std::fs::remove_dir_all(&dir);
 }

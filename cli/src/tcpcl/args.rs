@@ -39,11 +39,14 @@ pub(crate) struct AgentArgs {
     /// CA certificate(s) that authenticate peers (PEM); enables TLS.
     #[arg(long, value_name = "FILE")]
     pub(super) tls_ca: Option<PathBuf>,
+    /// Certificate revocation lists (PEM): a peer certificate they revoke is refused.
+    #[arg(long, value_name = "FILE")]
+    pub(super) tls_crl: Option<PathBuf>,
     /// Refuse sessions without TLS (SESS_TERM Contact Failure).
     #[arg(long)]
     pub(super) require_tls: bool,
     /// Do not offer TLS (clear CAN_TLS) even if the configuration names certificates.
-    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "tls_ca", "require_tls"])]
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "tls_ca", "tls_crl", "require_tls"])]
     pub(super) no_tls: bool,
     /// Minimum TLS version: 1.3 (default) or 1.2 (only when asked for).
     #[arg(long, value_name = "VER", value_parser = ["1.2", "1.3"])]
@@ -237,6 +240,9 @@ impl AgentArgs {
         }
         if self.tls_ca.is_some() {
             c.tls_ca_file.clone_from(&self.tls_ca);
+        }
+        if self.tls_crl.is_some() {
+            c.tls_crl_file.clone_from(&self.tls_crl);
         }
         if self.tls_cert.is_some() || self.tls_ca.is_some() {
             c.tls_enable = true;

@@ -272,6 +272,7 @@ impl Agent {
                 } else {
                     EkuPolicy::RoleOrBundleSecurity
                 },
+                crl_file: config.tls_crl_file.clone(),
             };
             Some(TlsContext::new(&settings).map_err(ConfigError::Tls)?)
         } else {

@@ -75,6 +75,9 @@ pub struct Config {
     pub tls_cert_file: Option<PathBuf>,
     /// PEM file with our private key.
     pub tls_key_file: Option<PathBuf>,
+    /// PEM file of certificate revocation lists: a peer certificate (or one of its CAs)
+    /// they revoke fails the handshake; certificates no list covers pass.
+    pub tls_crl_file: Option<PathBuf>,
     /// Diffie-Hellman parameters of the seed agent; accepted and ignored (rustls uses
     /// only ECDHE / X25519 key exchange).
     pub tls_dhparam: Option<PathBuf>,
@@ -161,6 +164,7 @@ impl Default for Config {
             tls_ca_file: None,
             tls_cert_file: None,
             tls_key_file: None,
+            tls_crl_file: None,
             tls_dhparam: None,
             require_tls: None,
             require_host_authn: false,

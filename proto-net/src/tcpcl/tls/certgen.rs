@@ -47,6 +47,8 @@ pub struct LeafSpec {
     /// Subject and Authority Key Identifier extensions (RFC 9174 §4.4.2 SHOULD); `false`
     /// issues a certificate without either.
     pub key_identifiers: bool,
+    /// The serial number (for [`CertFactory::crl_pem`]); `None`: a random one.
+    pub serial: Option<u64>,
 }
 
 impl Default for LeafSpec {
@@ -62,6 +64,7 @@ impl Default for LeafSpec {
             not_after: now + Duration::from_secs(30 * 86_400),
             empty_subject: false,
             key_identifiers: true,
+            serial: None,
         }
     }
 }
@@ -233,6 +236,7 @@ impl CertFactory {
             EkuProfile::None => Vec::new(),
         };
         params.use_authority_key_identifier_extension = spec.key_identifiers;
+        params.serial_number = spec.serial.map(rcgen::SerialNumber::from);
         params.not_before = spec.not_before.into();
         params.not_after = spec.not_after.into();
         let san = encode_subject_alt_name(spec)?;
@@ -246,6 +250,35 @@ impl CertFactory {
             .signed_by(&key, &self.ca_cert, &self.ca_key)
             .map_err(gen_err)?;
         Ok((cert.pem(), key.serialize_pem()))
+    }
+}
+
+impl CertFactory {
+    /// A certificate revocation list from this factory's issuing CA (PEM, for
+    /// `tls_crl_file`) revoking the certificates with these serial numbers, valid from an
+    /// hour ago for `valid_for`.
+    pub fn crl_pem(&self, revoked: &[u64], valid_for: Duration) -> Result<String, TlsError> {
+        let now = SystemTime::now();
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: (now - Duration::from_secs(3600)).into(),
+            next_update: (now + valid_for).into(),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|&serial| rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from(serial),
+                    revocation_time: (now - Duration::from_secs(60)).into(),
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        let crl = params
+            .signed_by(&self.ca_cert, &self.ca_key)
+            .map_err(gen_err)?;
+        crl.pem().map_err(gen_err)
     }
 }
 

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName};
 use rustls::{
     ClientConfig, ClientConnection, KeyLogFile, RootCertStore, ServerConfig, ServerConnection,
     SupportedCipherSuite, SupportedProtocolVersion,
 };
 
-use super::verify::{EkuPolicy, TcpclClientVerifier, TcpclServerVerifier};
+use super::verify::{Crls, EkuPolicy, TcpclClientVerifier, TcpclServerVerifier};
 use super::TlsError;
 
 /// Minimum TLS protocol version (the `tls_version` option).
@@ -69,7 +69,8 @@ impl fmt::Display for TlsVersion {
 }
 
 /// TLS configuration of a TCPCL entity (the `tls_ca_file`, `tls_cert_file`,
-/// `tls_key_file`, `tls_version`, `tls_ciphers` and `tls_require_bundle_eku` options).
+/// `tls_key_file`, `tls_version`, `tls_ciphers`, `tls_require_bundle_eku` and
+/// `tls_crl_file` options).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsSettings {
     /// PEM file with the trusted CA certificate(s). Required.
@@ -87,6 +88,9 @@ pub struct TlsSettings {
     pub ciphers: Option<Vec<String>>,
     /// What a present Extended Key Usage of the peer's certificate must contain.
     pub eku: EkuPolicy,
+    /// PEM file of certificate revocation lists: a peer certificate (or CA) one of them
+    /// revokes fails validation; certificates no list covers pass.
+    pub crl_file: Option<PathBuf>,
 }
 
 /// Ready-to-use rustls client and server configurations for TCPCL sessions.
@@ -107,6 +111,7 @@ struct Parts {
     min_version: TlsVersion,
     require_client_cert: bool,
     eku: EkuPolicy,
+    crls: Crls,
 }
 
 impl Parts {
@@ -121,6 +126,7 @@ impl Parts {
             min_version: self.min_version,
             require_client_cert: self.require_client_cert,
             eku: self.eku,
+            crls: self.crls.clone(),
         }
     }
 }
@@ -133,6 +139,7 @@ impl fmt::Debug for TlsContext {
             .field("has_certificate", &self.parts.identity.is_some())
             .field("require_client_cert", &self.parts.require_client_cert)
             .field("eku", &self.parts.eku)
+            .field("crls", &self.parts.crls.len())
             .field(
                 "cipher_suites",
                 &self
@@ -164,14 +171,18 @@ impl TlsContext {
             (None, None) => (None, None),
             _ => return Err(TlsError::CertKeyMismatch),
         };
-        Self::build(
+        let ctx = Self::build(
             &ca_pem,
             cert_pem.as_deref(),
             key_pem.as_deref(),
             settings.min_version,
             settings.ciphers.as_deref(),
         )?
-        .with_eku_policy(settings.eku)
+        .with_eku_policy(settings.eku)?;
+        match &settings.crl_file {
+            Some(path) => ctx.with_crls_pem(&read_file("CRL", path)?),
+            None => Ok(ctx),
+        }
     }
 
     /// Builds the context from in-memory PEM data (all cipher suites of the ring provider).
@@ -247,6 +258,7 @@ impl TlsContext {
             min_version,
             require_client_cert: false,
             eku: EkuPolicy::default(),
+            crls: Crls::default(),
         };
         Self::from_parts(parts)
     }
@@ -255,11 +267,10 @@ impl TlsContext {
         let versions = parts.min_version.versions();
         let key_log: Arc<dyn rustls::KeyLog> = Arc::new(KeyLogFile::new());
 
-        let server_verifier = Arc::new(TcpclServerVerifier::new(
-            parts.roots.clone(),
-            parts.provider.clone(),
-            parts.eku,
-        ));
+        let server_verifier = Arc::new(
+            TcpclServerVerifier::new(parts.roots.clone(), parts.provider.clone(), parts.eku)
+                .with_crls(parts.crls.clone()),
+        );
         let builder = ClientConfig::builder_with_provider(parts.provider.clone())
             .with_protocol_versions(versions)?
             .dangerous()
@@ -272,12 +283,15 @@ impl TlsContext {
 
         let server = match &parts.identity {
             Some((chain, key)) => {
-                let client_verifier = Arc::new(TcpclClientVerifier::new(
-                    parts.roots.clone(),
-                    parts.provider.clone(),
-                    parts.eku,
-                    parts.require_client_cert,
-                ));
+                let client_verifier = Arc::new(
+                    TcpclClientVerifier::new(
+                        parts.roots.clone(),
+                        parts.provider.clone(),
+                        parts.eku,
+                        parts.require_client_cert,
+                    )
+                    .with_crls(parts.crls.clone()),
+                );
                 let mut server = ServerConfig::builder_with_provider(parts.provider.clone())
                     .with_protocol_versions(versions)?
                     .with_client_cert_verifier(client_verifier)
@@ -316,6 +330,33 @@ impl TlsContext {
         let mut parts = self.parts.duplicate();
         parts.eku = eku;
         Self::from_parts(parts)
+    }
+
+    /// Returns a context whose verifiers also refuse certificates revoked by the CRLs in
+    /// `pem` (`X509 CRL` blocks; replacing any CRLs set before). A certificate that no
+    /// list covers still passes; an expired list fails validation.
+    pub fn with_crls_pem(&self, pem: &[u8]) -> Result<Self, TlsError> {
+        let mut crls = Vec::new();
+        for der in CertificateRevocationListDer::pem_slice_iter(pem) {
+            let der = der.map_err(|e| TlsError::Pem {
+                what: "CRL",
+                detail: e.to_string(),
+            })?;
+            let crl = webpki::OwnedCertRevocationList::from_der(der.as_ref())
+                .map_err(|e| TlsError::BadCrl(format!("{e:?}")))?;
+            crls.push(webpki::CertRevocationList::from(crl));
+        }
+        if crls.is_empty() {
+            return Err(TlsError::BadCrl("no X509 CRL block in the PEM data".into()));
+        }
+        let mut parts = self.parts.duplicate();
+        parts.crls = Arc::new(crls);
+        Self::from_parts(parts)
+    }
+
+    /// How many CRLs the verifiers check.
+    pub fn crl_count(&self) -> usize {
+        self.parts.crls.len()
     }
 
     /// The EKU policy applied to peer certificates.

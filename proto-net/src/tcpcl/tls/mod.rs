@@ -77,6 +77,9 @@ pub enum TlsError {
     /// A CA certificate is not usable as a trust anchor.
     #[error("invalid TLS CA certificate: {0}")]
     BadCa(String),
+    /// A certificate revocation list (`tls_crl_file`) cannot be used.
+    #[error("invalid certificate revocation list: {0}")]
+    BadCrl(String),
     /// Only one of certificate and key was configured.
     #[error("TLS certificate and private key must be configured together")]
     CertKeyMismatch,

@@ -416,6 +416,9 @@ fn cipher_filter_is_applied() {
     std::fs::write(&ca_path, ca.ca_pem()).unwrap();
     std::fs::write(&cert_path, &cert).unwrap();
     std::fs::write(&key_path, &key).unwrap();
+    let crl_path = dir.join("crl.pem");
+    let crl = ca.crl_pem(&[], Duration::from_secs(86_400)).unwrap();
+    std::fs::write(&crl_path, crl).unwrap();
     let settings = TlsSettings {
         ca_file: Some(ca_path.clone()),
         cert_file: Some(cert_path.clone()),
@@ -423,10 +426,13 @@ fn cipher_filter_is_applied() {
         min_version: TlsVersion::Tls13,
         ciphers: Some(vec!["TLS_CHACHA20_POLY1305_SHA256".into()]),
         eku: EkuPolicy::RequireBundleSecurity,
+        crl_file: Some(crl_path),
     };
     let server = TlsContext::new(&settings).unwrap();
-    // The file settings carry the EKU policy (the certgen default profile passes it).
+    // The file settings carry the EKU policy (the certgen default profile passes it) and
+    // the CRL (which revokes nothing here).
     assert_eq!(server.eku_policy(), EkuPolicy::RequireBundleSecurity);
+    assert_eq!(server.crl_count(), 1);
     let client = TlsContext::new(&TlsSettings {
         ciphers: None,
         ..settings.clone()

@@ -277,6 +277,68 @@ fn a_version_1_certificate_is_refused() {
     );
 }
 
+#[test]
+fn crls_refuse_revoked_certificates_and_pass_the_others() {
+    let ca = CertFactory::new_ca("Test CA").unwrap();
+    let day = std::time::Duration::from_secs(86_400);
+    let with_serial = |serial| LeafSpec {
+        serial: Some(serial),
+        ..LeafSpec::node("ipn:1.0")
+    };
+    let revoked = leaf(&ca, &with_serial(7), EkuProfile::default());
+    let fine = leaf(&ca, &with_serial(8), EkuProfile::default());
+    let good = leaf(&ca, &LeafSpec::node("ipn:9.0"), EkuProfile::default());
+    let crl = ca.crl_pem(&[7], day).unwrap();
+    let v = TlsVersion::Tls13;
+    let with_crl = |c: TlsContext| c.with_crls_pem(crl.as_bytes()).unwrap();
+    // Both TLS roles refuse the revoked certificate and send bad_certificate...
+    let server = with_crl(ctx(&ca, Some(good.clone()), v));
+    let client = with_crl(ctx(&ca, Some(revoked.clone()), v));
+    let out = run(client.client_config(), "localhost", &server);
+    assert_eq!(cert_error(&out.server), Some(CertificateError::Revoked));
+    assert_eq!(
+        peer_alert(&out.client),
+        Some(AlertDescription::BadCertificate)
+    );
+    let server = ctx(&ca, Some(revoked.clone()), v);
+    let out = run(
+        with_crl(ctx(&ca, None, v)).client_config(),
+        "localhost",
+        &server,
+    );
+    assert_eq!(cert_error(&out.client), Some(CertificateError::Revoked));
+    assert_eq!(
+        peer_alert(&out.server),
+        Some(AlertDescription::BadCertificate)
+    );
+    // ... and accept one the list does not name.
+    let client = with_crl(ctx(&ca, Some(fine), v));
+    let out = run(
+        client.client_config(),
+        "localhost",
+        &server_ok(&ca, &good, &crl),
+    );
+    assert!(out.client.is_ok() && out.server.is_ok(), "{:?}", out.server);
+    // Without the CRL the revoked certificate passes: nothing else checks revocation.
+    let out = run(
+        ctx(&ca, Some(revoked), v).client_config(),
+        "localhost",
+        &ctx(&ca, Some(good), v),
+    );
+    assert!(out.client.is_ok() && out.server.is_ok(), "{:?}", out.server);
+    // A list that is not a CRL is a configuration error.
+    assert!(matches!(
+        ctx(&ca, None, v).with_crls_pem(ca.ca_pem().as_bytes()),
+        Err(TlsError::BadCrl(_))
+    ));
+}
+
+fn server_ok(ca: &CertFactory, cert: &(String, String), crl: &str) -> TlsContext {
+    ctx(ca, Some(cert.clone()), TlsVersion::Tls13)
+        .with_crls_pem(crl.as_bytes())
+        .unwrap()
+}
+
 /// One TLS 1.3 session that also exchanges application data (so the client receives the
 /// server's session tickets); returns how the handshake went on each side and the peer
 /// identity each saw.

@@ -95,12 +95,17 @@ pub fn restore_rejection(err: Error) -> Error {
     }
 }
 
+/// Certificate revocation lists checked on every certificate of a peer's path (the
+/// `tls_crl_file` option; RFC 9174 §1.1 leaves revocation to policy).
+pub type Crls = Arc<Vec<webpki::CertRevocationList<'static>>>;
+
 /// Path and purpose validation shared by both verifiers.
 #[derive(Debug)]
 struct PathValidator {
     roots: Arc<RootCertStore>,
     provider: Arc<CryptoProvider>,
     eku: EkuPolicy,
+    crls: Crls,
 }
 
 impl PathValidator {
@@ -112,6 +117,15 @@ impl PathValidator {
         role: &'static [u8],
     ) -> Result<(), Error> {
         let cert = webpki::EndEntityCert::try_from(end_entity).map_err(|e| reject(pki_error(e)))?;
+        let crls: Vec<&webpki::CertRevocationList<'_>> = self.crls.iter().collect();
+        // A certificate no configured CRL covers passes: the CRLs are an operator's
+        // blocklist, not a requirement that every issuer publish one.
+        let revocation = webpki::RevocationOptionsBuilder::new(&crls).ok().map(|b| {
+            b.with_depth(webpki::RevocationCheckDepth::Chain)
+                .with_status_policy(webpki::UnknownStatusPolicy::Allow)
+                .with_expiration_policy(webpki::ExpirationPolicy::Enforce)
+                .build()
+        });
         cert.verify_for_usage(
             self.provider.signature_verification_algorithms.all,
             &self.roots.roots,
@@ -121,7 +135,7 @@ impl PathValidator {
                 role,
                 policy: self.eku,
             },
-            None,
+            revocation,
             None,
         )
         .map_err(|e| reject(pki_error(e)))?;
@@ -147,8 +161,15 @@ impl TcpclServerVerifier {
                 roots,
                 provider,
                 eku,
+                crls: Crls::default(),
             },
         }
+    }
+
+    /// The same verifier, also refusing certificates these CRLs revoke.
+    pub fn with_crls(mut self, crls: Crls) -> Self {
+        self.path.crls = crls;
+        self
     }
 }
 
@@ -222,9 +243,16 @@ impl TcpclClientVerifier {
                 roots,
                 provider,
                 eku,
+                crls: Crls::default(),
             },
             mandatory,
         }
+    }
+
+    /// The same verifier, also refusing certificates these CRLs revoke.
+    pub fn with_crls(mut self, crls: Crls) -> Self {
+        self.path.crls = crls;
+        self
     }
 }
 
@@ -325,6 +353,10 @@ fn pki_error(e: webpki::Error) -> CertificateError {
         W::InvalidCertValidity => CertificateError::Expired,
         W::UnknownIssuer => CertificateError::UnknownIssuer,
         W::CertRevoked => CertificateError::Revoked,
+        W::UnknownRevocationStatus => CertificateError::UnknownRevocationStatus,
+        W::CrlExpired { time, next_update } => {
+            CertificateError::ExpiredRevocationListContext { time, next_update }
+        }
         W::InvalidSignatureForPublicKey => CertificateError::BadSignature,
         W::UnsupportedCriticalExtension => CertificateError::UnhandledCriticalExtension,
         W::RequiredEkuNotFoundContext(_) => CertificateError::InvalidPurpose,
