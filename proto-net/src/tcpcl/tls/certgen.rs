@@ -259,16 +259,27 @@ impl CertFactory {
     /// hour ago for `valid_for`.
     pub fn crl_pem(&self, revoked: &[u64], valid_for: Duration) -> Result<String, TlsError> {
         let now = SystemTime::now();
+        self.crl_pem_between(revoked, now - Duration::from_secs(3600), now + valid_for)
+    }
+
+    /// Like [`crl_pem`](Self::crl_pem) with explicit thisUpdate / nextUpdate times (a
+    /// `next_update` in the past makes an expired list).
+    pub fn crl_pem_between(
+        &self,
+        revoked: &[u64],
+        this_update: SystemTime,
+        next_update: SystemTime,
+    ) -> Result<String, TlsError> {
         let params = rcgen::CertificateRevocationListParams {
-            this_update: (now - Duration::from_secs(3600)).into(),
-            next_update: (now + valid_for).into(),
+            this_update: this_update.into(),
+            next_update: next_update.into(),
             crl_number: rcgen::SerialNumber::from(1u64),
             issuing_distribution_point: None,
             revoked_certs: revoked
                 .iter()
                 .map(|&serial| rcgen::RevokedCertParams {
                     serial_number: rcgen::SerialNumber::from(serial),
-                    revocation_time: (now - Duration::from_secs(60)).into(),
+                    revocation_time: this_update.into(),
                     reason_code: Some(rcgen::RevocationReason::KeyCompromise),
                     invalidity_date: None,
                 })

@@ -323,9 +323,26 @@ fn crls_refuse_revoked_certificates_and_pass_the_others() {
     let out = run(
         ctx(&ca, Some(revoked), v).client_config(),
         "localhost",
-        &ctx(&ca, Some(good), v),
+        &ctx(&ca, Some(good.clone()), v),
     );
     assert!(out.client.is_ok() && out.server.is_ok(), "{:?}", out.server);
+    // An expired list of the issuer fails validation of its certificates.
+    let now = std::time::SystemTime::now();
+    let stale = ca.crl_pem_between(&[], now - 2 * day, now - day).unwrap();
+    let client = ctx(&ca, None, v).with_crls_pem(stale.as_bytes()).unwrap();
+    let out = run(
+        client.client_config(),
+        "localhost",
+        &ctx(&ca, Some(good), v),
+    );
+    assert!(
+        matches!(
+            cert_error(&out.client),
+            Some(CertificateError::ExpiredRevocationListContext { .. })
+        ),
+        "{:?}",
+        out.client
+    );
     // A list that is not a CRL is a configuration error.
     assert!(matches!(
         ctx(&ca, None, v).with_crls_pem(ca.ca_pem().as_bytes()),
