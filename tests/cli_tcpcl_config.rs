@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use proto_net::tcpcl::tls::certgen::CertFactory;
 use proto_tests::peers::{free_port, Bounded, Finished, Stream};
 use sha2::{Digest, Sha256};
 
@@ -116,10 +117,13 @@ tls_ciphers: [TLS13_CHACHA20_POLY1305_SHA256]
 tls_ca_file: {ca}
 tls_cert_file: {cert}
 tls_key_file: {key}
+tls_crl_file: {crl}
 tls_dhparam: /nonexistent/dhparam.pem
 require_tls: true
 require_host_authn: {require_host_authn}
 require_node_authn: true
+ignore_host_authn: false
+tls_require_bundle_eku: true
 node_id: {node}
 keepalive_time: 7
 idle_time: 60
@@ -142,6 +146,7 @@ event_capacity: 128
         ca = s(&certs.join("ca.pem")),
         cert = s(&certs.join(format!("{name}.pem"))),
         key = s(&certs.join(format!("{name}.key"))),
+        crl = s(&certs.join("crl.pem")),
         recv = s(recv_dir),
     )
 }
@@ -153,6 +158,13 @@ fn gen_certs(dir: &Path) -> PathBuf {
         .args(["--node-id", "dtn://rx/", "--node-id", "dtn://tx/"])
         .args(["--dns", "localhost", "--ip", "127.0.0.1"]));
     assert!(g.status.success(), "{}", g.stderr);
+    // gen-certs keeps no CA key, so the CRL comes from another CA: it covers none of
+    // these certificates, which therefore pass (a list applies only to its issuer's).
+    let other = CertFactory::new_ca("unrelated CRL issuer").unwrap();
+    let crl = other
+        .crl_pem(&[1, 2, 3], Duration::from_secs(86_400))
+        .unwrap();
+    std::fs::write(certs.join("crl.pem"), crl).unwrap();
     certs
 }
 

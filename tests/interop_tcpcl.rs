@@ -701,6 +701,12 @@ fn proto_pair(label: &str, rx_cfg: Config, tx_cfg: Config, tls: bool) -> Result<
             wire.report.packets.iter().any(|p| p.has_layer("tls")),
             "no TLS records in the capture"
         );
+        // RFC 9174 §4.4 SHOULD: the SESS_TERM sender (the active side) sends close_notify
+        // before closing; so does the passive side.
+        for ours in [false, true] {
+            let (n, f) = wire.close_notify_before_fin(ours)?;
+            eprintln!("[{label}] close_notify in frame {n}, FIN in frame {f} (ours: {ours})");
+        }
     }
     // The TCPCL messages inside (decrypted for TLS): both SESS_INITs, segments and
     // reflected acks both ways, the SESS_TERM exchange.

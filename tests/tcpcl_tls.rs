@@ -1,6 +1,6 @@
 //! TCPCL agent sessions over TLS (RFC 9174 §4.4) on loopback, with certificates from
 //! the `certgen` test PKI: node authentication through both NODE-ID forms, host
-//! authentication, and the failures (unknown CA, expired certificate, node ID
+//! authentication under each policy setting, and the failures (unknown CA, expired certificate, node ID
 //! mismatch, plaintext peer under `require_tls`, TLS 1.2-only peer when 1.3 is
 //! required).
 
@@ -14,7 +14,8 @@ use proto_core::tcpcl::{CloseReason as CoreClose, ContactFailure};
 use proto_net::tcpcl::tls::certgen::{CertFactory, LeafSpec};
 use proto_net::tcpcl::tls::{AlertDescription, Authn};
 use proto_net::tcpcl::{
-    Agent, CloseReason, Config, ConnectOptions, Event, ReceivedBundle, SessTermReason, TlsFailure,
+    Agent, CloseReason, Config, ConfigError, ConnectOptions, Error, Event, ReceivedBundle,
+    SessTermReason, TlsFailure,
 };
 
 const T: Duration = Duration::from_secs(20);
@@ -198,6 +199,121 @@ fn host_authentication_by_dns_name() -> Result<()> {
     Ok(())
 }
 
+/// RFC 9174 §4.4.4.2 / §4.4.5: what a host authentication result does under each
+/// setting. The passive entity's certificate names `localhost` only; the active entity
+/// dials `elsewhere.example` (Failure) or an IP literal with no IPADDR-ID (Absent).
+#[test]
+fn host_authentication_under_each_setting() -> Result<()> {
+    let dir = Dir::new("hostpol")?;
+    let ca = CertFactory::new_ca("TCPCL test CA")?;
+    let spec = LeafSpec {
+        dns_names: vec!["localhost".into()],
+        ..LeafSpec::node("dtn://rx/")
+    };
+    let rx_cfg = tls_config(&dir, "rx", "dtn://rx/", &ca, &ca, &spec)?;
+    let tx_base = tls_config(
+        &dir,
+        "tx",
+        "dtn://tx/",
+        &ca,
+        &ca,
+        &LeafSpec::node("dtn://tx/"),
+    )?;
+    // Default: a Failure ends the session although nothing requires host authentication.
+    let c = connect(rx_cfg.clone(), tx_base.clone(), Some("elsewhere.example"))?;
+    assert_eq!(c.s.wait_closed(T)?, CloseReason::HostNotAuthenticated);
+    // An Absent result (no IPADDR-ID for 127.0.0.1) passes by default...
+    let c = connect(rx_cfg.clone(), tx_base.clone(), None)?;
+    c.s.wait_established(T)?;
+    assert_eq!(c.s.tls_info().context("info")?.host_authn, Authn::Absent);
+    // ... and ends the session under require_host_authn.
+    let mut tx_cfg = tx_base.clone();
+    tx_cfg.require_host_authn = true;
+    let c = connect(rx_cfg.clone(), tx_cfg, None)?;
+    assert_eq!(c.s.wait_closed(T)?, CloseReason::HostNotAuthenticated);
+    // ignore_host_authn (with require_node_authn, the §4.4.5 policy): the Failure is
+    // reported and the session goes on, authenticated by its Node ID.
+    let mut tx_cfg = tx_base.clone();
+    tx_cfg.ignore_host_authn = true;
+    tx_cfg.require_node_authn = true;
+    let c = connect(rx_cfg, tx_cfg, Some("elsewhere.example"))?;
+    c.s.wait_established(T)?;
+    let info = c.s.tls_info().context("info")?;
+    assert_eq!(info.host_authn, Authn::Failure);
+    assert_eq!(info.node_authn, Some(Authn::Success));
+    c.s.terminate(SessTermReason::UNKNOWN)?;
+    assert!(c.s.wait_closed(T)?.is_graceful());
+    // Ignoring and requiring at once is refused up front.
+    let mut both = tx_base;
+    both.ignore_host_authn = true;
+    both.require_host_authn = true;
+    let err = Agent::new(both).err().context("contradiction accepted")?;
+    assert!(
+        matches!(
+            err,
+            Error::Config(ConfigError::InvalidValue {
+                key: "ignore_host_authn",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    Ok(())
+}
+
+/// RFC 9174 §4.4: a later session between the same agents may resume TLS; node
+/// authentication on the resumed session still sees the peer's certificate.
+#[test]
+fn a_resumed_session_still_authenticates_the_node() -> Result<()> {
+    let dir = Dir::new("resume")?;
+    let ca = CertFactory::new_ca("TCPCL test CA")?;
+    let mut rx_cfg = tls_config(
+        &dir,
+        "rx",
+        "dtn://rx/",
+        &ca,
+        &ca,
+        &LeafSpec::node("dtn://rx/"),
+    )?;
+    rx_cfg.require_node_authn = true;
+    let mut tx_cfg = tls_config(
+        &dir,
+        "tx",
+        "dtn://tx/",
+        &ca,
+        &ca,
+        &LeafSpec::node("dtn://tx/"),
+    )?;
+    tx_cfg.require_node_authn = true;
+    let rx = Agent::new(rx_cfg)?;
+    let addr = rx.listen("127.0.0.1:0")?;
+    let tx = Agent::new(tx_cfg)?;
+    for resumed in [false, true] {
+        let s = tx.connect(addr)?;
+        s.wait_established(T)?;
+        let info = s.tls_info().context("info")?;
+        assert_eq!(info.resumed, resumed);
+        assert_eq!(info.peer_identity.node_ids, vec!["dtn://rx/".to_owned()]);
+        assert_eq!(info.node_authn, Some(Authn::Success));
+        let passive = rx
+            .session_handles()
+            .into_iter()
+            .find(|p| p.tls_info().is_some_and(|i| i.resumed == resumed))
+            .context("passive session")?;
+        let pinfo = passive.tls_info().context("passive info")?;
+        assert_eq!(pinfo.peer_identity.node_ids, vec!["dtn://tx/".to_owned()]);
+        passive.wait_established(T)?;
+        assert_eq!(
+            passive.tls_info().context("passive info")?.node_authn,
+            Some(Authn::Success)
+        );
+        s.terminate(SessTermReason::UNKNOWN)?;
+        assert!(s.wait_closed(T)?.is_graceful());
+        passive.wait_closed(T)?;
+    }
+    Ok(())
+}
+
 #[test]
 fn unknown_ca_fails_the_handshake() -> Result<()> {
     let dir = Dir::new("ca")?;
@@ -229,11 +345,12 @@ fn unknown_ca_fails_the_handshake() -> Result<()> {
         ),
         "{r:?}"
     );
-    // The passive side hears why: the peer does not know its CA.
+    // The passive side hears the alert RFC 9174 §4.4.4.1 prescribes, bad_certificate
+    // (rustls on its own would send unknown_ca).
     let r = passive_close(&c.events)?;
     assert_eq!(
         r,
-        CloseReason::TlsFailed(TlsFailure::AlertReceived(AlertDescription::UnknownCA))
+        CloseReason::TlsFailed(TlsFailure::AlertReceived(AlertDescription::BadCertificate))
     );
     Ok(())
 }
@@ -271,9 +388,7 @@ fn expired_certificate_fails_the_handshake() -> Result<()> {
     let r = passive_close(rx)?;
     assert_eq!(
         r,
-        CloseReason::TlsFailed(TlsFailure::AlertReceived(
-            AlertDescription::CertificateExpired
-        ))
+        CloseReason::TlsFailed(TlsFailure::AlertReceived(AlertDescription::BadCertificate))
     );
     Ok(())
 }

@@ -44,6 +44,7 @@ pub fn tcpcl_listen(bin: &Path, args: &[&str]) -> (ChildGuard, String) {
 pub fn tcpcl_listen_on(bin: &Path, bind: &str, args: &[&str]) -> (ChildGuard, String) {
     let child = ChildGuard::spawn(
         proto(bin)
+            .env_remove("SSLKEYLOGFILE")
             .args(["tcpcl", "listen", "--bind", bind])
             .args(args),
     );

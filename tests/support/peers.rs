@@ -761,6 +761,34 @@ impl WireReport {
         out
     }
 
+    /// RFC 9174 §4.4 / RFC 8446 §6.1: the frame numbers of the first TLS close_notify
+    /// alert (`tls.alert_message.desc == 0`, decrypted) and of the first FIN sent by one
+    /// side (`ours`), failing unless both exist and the alert comes first (or rides on the
+    /// FIN's frame).
+    pub fn close_notify_before_fin(&self, ours: bool) -> anyhow::Result<(u32, u32)> {
+        let mine = || {
+            self.report
+                .packets
+                .iter()
+                .filter(move |p| self.ours(p) == ours)
+        };
+        let notify = mine()
+            .find(|p| p.values("tls.alert_message.desc").contains(&"0"))
+            .map(|p| p.number);
+        let fin = mine()
+            .find(|p| matches!(p.first("tcp.flags.fin"), Some("1" | "True" | "true")))
+            .map(|p| p.number);
+        match (notify, fin) {
+            (Some(n), Some(f)) if n <= f => Ok((n, f)),
+            other => anyhow::bail!(
+                "close_notify (frame {:?}) not before FIN (frame {:?}) from {}",
+                other.0,
+                other.1,
+                if ours { "proto" } else { "the peer" }
+            ),
+        }
+    }
+
     /// Malformed frames and warning/error expert items in *every* frame, whoever sent
     /// it (for captures where both ends are proto).
     pub fn all_problems(&self) -> Vec<String> {

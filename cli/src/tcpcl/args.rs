@@ -39,11 +39,14 @@ pub(crate) struct AgentArgs {
     /// CA certificate(s) that authenticate peers (PEM); enables TLS.
     #[arg(long, value_name = "FILE")]
     pub(super) tls_ca: Option<PathBuf>,
+    /// Certificate revocation lists (PEM): a peer certificate they revoke is refused.
+    #[arg(long, value_name = "FILE")]
+    pub(super) tls_crl: Option<PathBuf>,
     /// Refuse sessions without TLS (SESS_TERM Contact Failure).
     #[arg(long)]
     pub(super) require_tls: bool,
     /// Do not offer TLS (clear CAN_TLS) even if the configuration names certificates.
-    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "tls_ca", "require_tls"])]
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "tls_ca", "tls_crl", "require_tls"])]
     pub(super) no_tls: bool,
     /// Minimum TLS version: 1.3 (default) or 1.2 (only when asked for).
     #[arg(long, value_name = "VER", value_parser = ["1.2", "1.3"])]
@@ -57,6 +60,15 @@ pub(crate) struct AgentArgs {
     /// The peer's certificate must authenticate its node ID (NODE-ID).
     #[arg(long)]
     pub(super) require_node_authn: bool,
+    /// Ignore network-level identifiers: a certificate whose DNS-IDs / IPADDR-IDs name
+    /// another host does not end the session (RFC 9174 §4.4.5, with
+    /// --require-node-authn).
+    #[arg(long, conflicts_with = "require_host_authn")]
+    pub(super) ignore_host_authn: bool,
+    /// A present Extended Key Usage in the peer's certificate must contain
+    /// id-kp-bundleSecurity (RFC 9174 §4.4.5); serverAuth/clientAuth alone is refused.
+    #[arg(long)]
+    pub(super) tls_require_bundle_eku: bool,
     /// Keepalive interval offered in SESS_INIT, seconds (0: none).
     #[arg(long, value_name = "SECS")]
     pub(super) keepalive: Option<u16>,
@@ -235,6 +247,9 @@ impl AgentArgs {
         if self.tls_ca.is_some() {
             c.tls_ca_file.clone_from(&self.tls_ca);
         }
+        if self.tls_crl.is_some() {
+            c.tls_crl_file.clone_from(&self.tls_crl);
+        }
         if self.tls_cert.is_some() || self.tls_ca.is_some() {
             c.tls_enable = true;
         }
@@ -253,6 +268,8 @@ impl AgentArgs {
         }
         c.require_host_authn |= self.require_host_authn;
         c.require_node_authn |= self.require_node_authn;
+        c.ignore_host_authn |= self.ignore_host_authn;
+        c.tls_require_bundle_eku |= self.tls_require_bundle_eku;
         if let Some(k) = self.keepalive {
             c.keepalive_time = k;
         }

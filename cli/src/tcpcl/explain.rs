@@ -83,7 +83,7 @@ pub(super) fn explain_close(r: &CloseReason, peer: &str) -> String {
         CloseReason::Session(c) => explain_session_close(c, peer),
         CloseReason::TlsFailed(f) => explain_tls(f, peer),
         CloseReason::HostNotAuthenticated => format!(
-            "TLS host authentication failed: the certificate of {peer} does not name its host (DNS-ID/IPADDR-ID) and --require-host-authn is set"
+            "TLS host authentication failed: the certificate of {peer} does not name its host (DNS-ID/IPADDR-ID): it names other hosts, or none and --require-host-authn is set (--ignore-host-authn leaves it to node authentication)"
         ),
         CloseReason::Io { kind, message, .. } => match kind {
             ErrorKind::ConnectionReset => format!("{peer} reset the connection ({message})"),
@@ -178,6 +178,12 @@ fn explain_tls(f: &TlsFailure, peer: &str) -> String {
         TlsFailure::CertificateInvalid(C::Revoked) => {
             format!("the certificate of {peer} is revoked")
         }
+        TlsFailure::CertificateInvalid(C::InvalidPurpose | C::InvalidPurposeContext { .. }) => {
+            format!(
+                "the certificate of {peer} is not for TCPCL: its Extended Key Usage lacks \
+                 id-kp-bundleSecurity (and, unless --tls-require-bundle-eku, the TLS role's purpose)"
+            )
+        }
         TlsFailure::CertificateInvalid(_) => {
             format!("the certificate of {peer} is not acceptable")
         }
@@ -185,9 +191,12 @@ fn explain_tls(f: &TlsFailure, peer: &str) -> String {
             A::DecryptError => {
                 format!("{peer} could not verify our certificate (not issued by a CA it trusts)")
             }
-            A::UnknownCA | A::BadCertificate => {
-                format!("{peer} does not trust our certificate (unknown CA)")
-            }
+            A::UnknownCA => format!("{peer} does not trust our certificate (unknown CA)"),
+            // What RFC 9174 §4.4.4.1 has a TCPCL entity send for any failed validation.
+            A::BadCertificate => format!(
+                "{peer} rejected our certificate (bad_certificate: not issued by a CA it \
+                 trusts, expired, or refused by its policy)"
+            ),
             A::CertificateExpired => format!("{peer} rejected our certificate as expired"),
             A::CertificateRevoked => format!("{peer} rejected our certificate as revoked"),
             A::CertificateRequired => {
@@ -240,6 +249,14 @@ mod tests {
             (
                 TlsFailure::AlertReceived(A::UnknownCA),
                 "does not trust our certificate",
+            ),
+            (
+                TlsFailure::AlertReceived(A::BadCertificate),
+                "rejected our certificate",
+            ),
+            (
+                TlsFailure::CertificateInvalid(C::InvalidPurpose),
+                "id-kp-bundleSecurity",
             ),
             (
                 TlsFailure::AlertReceived(A::DecryptError),

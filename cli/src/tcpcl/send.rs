@@ -420,7 +420,7 @@ impl Sender<'_> {
     fn explain(&self, r: &CloseReason) -> String {
         match r {
             CloseReason::HostNotAuthenticated => format!(
-                "TLS host authentication failed: the certificate of {} does not name {} (DNS-ID/IPADDR-ID) and --require-host-authn is set",
+                "TLS host authentication failed: the certificate of {} does not name {} (DNS-ID/IPADDR-ID): it names other hosts, or none and --require-host-authn is set (--ignore-host-authn leaves it to node authentication)",
                 self.to,
                 self.server_name.as_deref().unwrap_or("the host")
             ),

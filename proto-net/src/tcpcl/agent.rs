@@ -22,7 +22,8 @@ use super::report::{EventHub, Handler, Reporter};
 use super::shared::Shared;
 use super::sink::{IncomingTransfer, Sink, SinkPolicy};
 use super::sockets::{self, Listener};
-use super::tls::{TlsContext, TlsSettings, TlsVersion};
+use super::target::ConnectTarget;
+use super::tls::{EkuPolicy, TlsContext, TlsSettings, TlsVersion};
 use super::wake::Waker;
 
 /// Stack of a session thread: what the core, rustls and a handler need, with room to
@@ -38,7 +39,8 @@ pub struct ConnectOptions {
     /// `connect_local_address`, else any).
     pub local_addr: Option<SocketAddr>,
     /// The DNS name used to reach the peer: sent as TLS SNI and used as the DNS-ID
-    /// reference for host authentication. Default: the peer's IP address.
+    /// reference for host authentication. Default: the DNS name given to
+    /// [`Agent::connect_with`] if any, else the peer's IP address (no SNI).
     pub server_name: Option<String>,
 }
 
@@ -223,6 +225,7 @@ impl Inner {
             tls: self.tls.clone(),
             server_name: server_name.unwrap_or_else(|| peer_addr.ip().to_string()),
             require_host_authn: self.config.require_host_authn,
+            ignore_host_authn: self.config.ignore_host_authn,
             budget: self.read_budget.clone(),
             owner,
         };
@@ -287,6 +290,12 @@ impl Agent {
                 key_file: config.tls_key_file.clone(),
                 min_version,
                 ciphers: config.tls_ciphers.clone().filter(|c| !c.is_empty()),
+                eku: if config.tls_require_bundle_eku {
+                    EkuPolicy::RequireBundleSecurity
+                } else {
+                    EkuPolicy::RoleOrBundleSecurity
+                },
+                crl_file: config.tls_crl_file.clone(),
             };
             Some(TlsContext::new(&settings).map_err(ConfigError::Tls)?)
         } else {
@@ -422,15 +431,19 @@ impl Agent {
     /// Connects to a peer (the seed's `connect`). Returns once TCP is connected; the
     /// session then negotiates on its own thread (see
     /// [`SessionHandle::wait_established`]).
-    pub fn connect(&self, addr: impl ToSocketAddrs) -> Result<SessionHandle> {
+    ///
+    /// When `addr` names a DNS host (`"host:port"`, `("host", port)`), that name is sent
+    /// as TLS SNI and is the DNS-ID reference of host authentication (RFC 9174 §4.4.3,
+    /// §4.4.4.2); for an IP address neither.
+    pub fn connect(&self, addr: impl ConnectTarget) -> Result<SessionHandle> {
         self.connect_with(addr, ConnectOptions::default())
     }
 
     /// Connects with explicit options (connect timeout, local bind address, TLS
-    /// server name).
+    /// server name; without one, the DNS name in `addr` if any).
     pub fn connect_with(
         &self,
-        addr: impl ToSocketAddrs,
+        addr: impl ConnectTarget,
         opts: ConnectOptions,
     ) -> Result<SessionHandle> {
         if self.inner.is_stopped() {
@@ -444,10 +457,11 @@ impl Agent {
             Some(a) => Some(a),
             None => self.inner.config.local_bind()?,
         };
+        let server_name = opts.server_name.or_else(|| addr.host_name());
         let mut last = None;
         for a in addr.to_socket_addrs().map_err(Error::Resolve)? {
             match sockets::connect(a, local, timeout) {
-                Ok(s) => return self.inner.start_session(s, Side::Active, opts.server_name),
+                Ok(s) => return self.inner.start_session(s, Side::Active, server_name),
                 Err(e) => last = Some(e),
             }
         }

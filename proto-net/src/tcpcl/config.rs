@@ -75,6 +75,9 @@ pub struct Config {
     pub tls_cert_file: Option<PathBuf>,
     /// PEM file with our private key.
     pub tls_key_file: Option<PathBuf>,
+    /// PEM file of certificate revocation lists: a peer certificate (or one of its CAs)
+    /// they revoke fails the handshake; certificates no list covers pass.
+    pub tls_crl_file: Option<PathBuf>,
     /// Diffie-Hellman parameters of the seed agent; accepted and ignored (rustls uses
     /// only ECDHE / X25519 key exchange).
     pub tls_dhparam: Option<PathBuf>,
@@ -86,6 +89,16 @@ pub struct Config {
     /// Require the peer certificate to authenticate the peer's node ID (NODE-ID);
     /// failure ends the session with Contact Failure.
     pub require_node_authn: bool,
+    /// Ignore network-level identifiers (RFC 9174 §4.4.5 RECOMMENDED, with
+    /// `require_node_authn`): the host authentication result (DNS-ID / IPADDR-ID) is
+    /// still reported, but a Failure no longer ends the session. Cannot be combined with
+    /// `require_host_authn`. Absent means `false`: a certificate whose DNS-IDs and
+    /// IPADDR-IDs all name someone else ends the session with Contact Failure.
+    pub ignore_host_authn: bool,
+    /// Require a present Extended Key Usage in the peer's certificate to contain
+    /// `id-kp-bundleSecurity` (RFC 9174 §4.4.5 RECOMMENDED); absent means `false`, where
+    /// the TLS role's `serverAuth` / `clientAuth` also passes.
+    pub tls_require_bundle_eku: bool,
     /// Our node ID, a URI such as `dtn://node/` or `ipn:1.0`.
     pub node_id: String,
     /// Keepalive interval offered in SESS_INIT, seconds (0: none).
@@ -151,10 +164,13 @@ impl Default for Config {
             tls_ca_file: None,
             tls_cert_file: None,
             tls_key_file: None,
+            tls_crl_file: None,
             tls_dhparam: None,
             require_tls: None,
             require_host_authn: false,
             require_node_authn: false,
+            ignore_host_authn: false,
+            tls_require_bundle_eku: false,
             node_id: String::new(),
             keepalive_time: 0,
             idle_time: 0.0,
@@ -270,6 +286,12 @@ impl Config {
         }
         if self.event_capacity == 0 {
             return Err(invalid("event_capacity", "must be at least 1"));
+        }
+        if self.ignore_host_authn && self.require_host_authn {
+            return Err(invalid(
+                "ignore_host_authn",
+                "cannot be combined with require_host_authn",
+            ));
         }
         Ok(())
     }

@@ -15,6 +15,9 @@ pub struct TlsInfo {
     pub peer_identity: PeerIdentity,
     /// Whether the peer presented a certificate.
     pub peer_certificate: bool,
+    /// Whether this session resumed an earlier TLS session (RFC 9174 §4.4 MAY): the peer
+    /// identity is then the certificate of the session resumed.
+    pub resumed: bool,
     /// Host authentication (DNS-ID / IPADDR-ID against the connected name and the
     /// peer's address).
     pub host_authn: Authn,
@@ -40,6 +43,7 @@ pub(crate) fn describe(
         host_authn: host_authn(&id),
         peer_identity: id,
         peer_certificate,
+        resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         node_authn: None,
     }
 }

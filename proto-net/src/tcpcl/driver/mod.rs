@@ -102,6 +102,8 @@ pub(crate) struct Parts {
     /// SNI and DNS-ID reference for the TLS client role.
     pub(crate) server_name: String,
     pub(crate) require_host_authn: bool,
+    /// A host authentication Failure does not end the session (`ignore_host_authn`).
+    pub(crate) ignore_host_authn: bool,
     pub(crate) budget: Arc<ReadBudget>,
     pub(crate) owner: Arc<dyn Owner>,
 }
@@ -134,6 +136,7 @@ pub(crate) struct Driver {
     tls_leftover: Vec<u8>,
     server_name: String,
     require_host_authn: bool,
+    ignore_host_authn: bool,
     budget: Arc<ReadBudget>,
     owner: Arc<dyn Owner>,
     close_override: Option<CloseReason>,
@@ -169,6 +172,7 @@ impl Driver {
             tls_leftover: Vec::new(),
             server_name: p.server_name,
             require_host_authn: p.require_host_authn,
+            ignore_host_authn: p.ignore_host_authn,
             budget: p.budget,
             owner: p.owner,
             close_override: None,

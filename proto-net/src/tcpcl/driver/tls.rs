@@ -61,7 +61,9 @@ impl Driver {
         if self.core.tls_established(now, &ids).is_err() {
             return;
         }
-        let host_ok = info.host_authn.acceptable(self.require_host_authn);
+        // RFC 9174 §4.4.4.2 validates network-level identifiers "if required by security
+        // policy"; `ignore_host_authn` is the §4.4.5 policy that does not.
+        let host_ok = self.ignore_host_authn || info.host_authn.acceptable(self.require_host_authn);
         self.shared.update(|s| s.tls = Some(info.clone()));
         self.report.emit(Event::TlsEstablished {
             session: self.id,

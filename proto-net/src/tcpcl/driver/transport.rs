@@ -13,6 +13,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use super::super::close::{CloseReason, IoOp, TlsFailure};
+use super::super::tls::verify::{clear_rejection, restore_rejection};
 use super::super::tls::{TlsContext, TlsError};
 use proto_core::tcpcl::TlsRole;
 
@@ -207,10 +208,12 @@ impl Transport {
             TlsRole::Server => ctx.server()?.into(),
         };
         conn.set_buffer_limit(Some(TLS_BUFFER));
+        clear_rejection();
         let mut rest = leftover;
         while !rest.is_empty() {
             conn.read_tls(&mut rest)?;
-            conn.process_new_packets().map_err(Failure::Tls)?;
+            conn.process_new_packets()
+                .map_err(|e| Failure::Tls(restore_rejection(e)))?;
         }
         self.tls = Tls::Handshaking(Box::new(conn));
         Ok(())
@@ -244,7 +247,8 @@ impl Transport {
                     if let Err(e) = conn.process_new_packets() {
                         // Send our alert before giving up.
                         let _ = conn.write_tls(&mut self.sock);
-                        return Err(Failure::Tls(e));
+                        // Our verifier's specific reason, not the bad_certificate sent.
+                        return Err(Failure::Tls(restore_rejection(e)));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -294,7 +298,8 @@ impl Transport {
                     self.raw_pos += before - rest.len();
                     if let Err(e) = conn.process_new_packets() {
                         let _ = conn.write_tls(&mut self.sock);
-                        return Err(Failure::Tls(e));
+                        // Our verifier's specific reason, not the bad_certificate sent.
+                        return Err(Failure::Tls(restore_rejection(e)));
                     }
                     continue;
                 }

@@ -41,10 +41,18 @@ pub struct LeafSpec {
     pub not_before: SystemTime,
     /// End of validity.
     pub not_after: SystemTime,
+    /// An empty subject (no CN), with the subjectAltName marked critical as RFC 5280
+    /// §4.2.1.6 asks; otherwise the subject is CN `TCPCL entity`.
+    pub empty_subject: bool,
+    /// Subject and Authority Key Identifier extensions (RFC 9174 §4.4.2 SHOULD); `false`
+    /// issues a certificate without either.
+    pub key_identifiers: bool,
+    /// The serial number (for [`CertFactory::crl_pem`]); `None`: a random one.
+    pub serial: Option<u64>,
 }
 
 impl Default for LeafSpec {
-    /// No identities; valid from one hour ago for 30 days.
+    /// No identities; valid from one hour ago for 30 days; CN `TCPCL entity`; SKI and AKI.
     fn default() -> Self {
         let now = SystemTime::now();
         Self {
@@ -54,6 +62,9 @@ impl Default for LeafSpec {
             ip_addrs: Vec::new(),
             not_before: now - Duration::from_secs(3600),
             not_after: now + Duration::from_secs(30 * 86_400),
+            empty_subject: false,
+            key_identifiers: true,
+            serial: None,
         }
     }
 }
@@ -81,20 +92,31 @@ impl LeafSpec {
 /// Extended Key Usage profile of an issued end-entity certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EkuProfile {
-    /// `id-kp-serverAuth` and `id-kp-clientAuth` (RFC 9174 §4.4.2 interoperability form).
+    /// `id-kp-bundleSecurity`, `id-kp-serverAuth` and `id-kp-clientAuth`: the RFC 9174
+    /// §4.4.2 profile (bundleSecurity SHOULD, the TLS purposes MAY), which passes both EKU
+    /// policies and peers that only know the TLS purposes.
     #[default]
+    BundleSecurityAndTls,
+    /// `id-kp-serverAuth` and `id-kp-clientAuth` only (refused under
+    /// `tls_require_bundle_eku`).
     TlsClientServer,
     /// Only `id-kp-bundleSecurity`.
     BundleSecurityOnly,
+    /// Only `id-kp-emailProtection`: no purpose TCPCL accepts.
+    EmailProtectionOnly,
     /// No Extended Key Usage extension.
     None,
 }
 
 /// A certificate authority that issues TCPCL end-entity certificates.
 pub struct CertFactory {
+    /// The certificate that signs what this factory issues (the root, or an intermediate).
     ca_cert: rcgen::Certificate,
     ca_key: KeyPair,
+    /// The trust anchor: the root CA's certificate.
     ca_pem: String,
+    /// Intermediate CA certificates from the issuer up to (not including) the root.
+    chain_pem: String,
 }
 
 impl std::fmt::Debug for CertFactory {
@@ -128,12 +150,46 @@ impl CertFactory {
             ca_cert,
             ca_key,
             ca_pem,
+            chain_pem: String::new(),
         })
     }
 
-    /// The CA certificate in PEM form (use as `tls_ca_file` content).
+    /// An intermediate CA named `common_name`, issued by this factory's CA, without an
+    /// Authority Key Identifier (paths are built by name and signature, not by key IDs).
+    /// Its certificates chain to the same root: [`ca_pem`](Self::ca_pem) stays the root's,
+    /// and [`chain_pem`](Self::chain_pem) holds the intermediates a peer must send.
+    pub fn new_intermediate(&self, common_name: &str) -> Result<Self, TlsError> {
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let now = SystemTime::now();
+        params.not_before = (now - Duration::from_secs(86_400)).into();
+        params.not_after = (now + Duration::from_secs(180 * 86_400)).into();
+        let key = KeyPair::generate().map_err(gen_err)?;
+        let cert = params
+            .signed_by(&key, &self.ca_cert, &self.ca_key)
+            .map_err(gen_err)?;
+        let chain_pem = format!("{}{}", cert.pem(), self.chain_pem);
+        Ok(Self {
+            ca_cert: cert,
+            ca_key: key,
+            ca_pem: self.ca_pem.clone(),
+            chain_pem,
+        })
+    }
+
+    /// The root CA certificate in PEM form (use as `tls_ca_file` content).
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
+    }
+
+    /// The intermediate CA certificates (PEM, issuer first) to append to an issued
+    /// certificate in `tls_cert_file`; empty for a root factory.
+    pub fn chain_pem(&self) -> &str {
+        &self.chain_pem
     }
 
     /// Issues an end-entity certificate with the default EKU profile; returns
@@ -151,38 +207,89 @@ impl CertFactory {
     ) -> Result<(String, String), TlsError> {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, "TCPCL entity");
+        if !spec.empty_subject {
+            dn.push(DnType::CommonName, "TCPCL entity");
+        }
         params.distinguished_name = dn;
-        params.is_ca = IsCa::ExplicitNoCa;
+        // rcgen writes a Subject Key Identifier with `ExplicitNoCa` and none with `NoCa`.
+        params.is_ca = if spec.key_identifiers {
+            IsCa::ExplicitNoCa
+        } else {
+            IsCa::NoCa
+        };
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let bundle = || ExtendedKeyUsagePurpose::Other(OID_KP_BUNDLE_SECURITY.to_vec());
         params.extended_key_usages = match eku {
+            EkuProfile::BundleSecurityAndTls => vec![
+                bundle(),
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+            EkuProfile::EmailProtectionOnly => vec![ExtendedKeyUsagePurpose::EmailProtection],
             EkuProfile::TlsClientServer => {
                 vec![
                     ExtendedKeyUsagePurpose::ServerAuth,
                     ExtendedKeyUsagePurpose::ClientAuth,
                 ]
             }
-            EkuProfile::BundleSecurityOnly => {
-                vec![ExtendedKeyUsagePurpose::Other(
-                    OID_KP_BUNDLE_SECURITY.to_vec(),
-                )]
-            }
+            EkuProfile::BundleSecurityOnly => vec![bundle()],
             EkuProfile::None => Vec::new(),
         };
-        params.use_authority_key_identifier_extension = true;
+        params.use_authority_key_identifier_extension = spec.key_identifiers;
+        params.serial_number = spec.serial.map(rcgen::SerialNumber::from);
         params.not_before = spec.not_before.into();
         params.not_after = spec.not_after.into();
         let san = encode_subject_alt_name(spec)?;
         if !san.is_empty() {
-            params
-                .custom_extensions
-                .push(CustomExtension::from_oid_content(OID_SUBJECT_ALT_NAME, san));
+            let mut ext = CustomExtension::from_oid_content(OID_SUBJECT_ALT_NAME, san);
+            ext.set_criticality(spec.empty_subject);
+            params.custom_extensions.push(ext);
         }
         let key = KeyPair::generate().map_err(gen_err)?;
         let cert = params
             .signed_by(&key, &self.ca_cert, &self.ca_key)
             .map_err(gen_err)?;
         Ok((cert.pem(), key.serialize_pem()))
+    }
+}
+
+impl CertFactory {
+    /// A certificate revocation list from this factory's issuing CA (PEM, for
+    /// `tls_crl_file`) revoking the certificates with these serial numbers, valid from an
+    /// hour ago for `valid_for`.
+    pub fn crl_pem(&self, revoked: &[u64], valid_for: Duration) -> Result<String, TlsError> {
+        let now = SystemTime::now();
+        self.crl_pem_between(revoked, now - Duration::from_secs(3600), now + valid_for)
+    }
+
+    /// Like [`crl_pem`](Self::crl_pem) with explicit thisUpdate / nextUpdate times (a
+    /// `next_update` in the past makes an expired list).
+    pub fn crl_pem_between(
+        &self,
+        revoked: &[u64],
+        this_update: SystemTime,
+        next_update: SystemTime,
+    ) -> Result<String, TlsError> {
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: this_update.into(),
+            next_update: next_update.into(),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|&serial| rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from(serial),
+                    revocation_time: this_update.into(),
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        let crl = params
+            .signed_by(&self.ca_cert, &self.ca_key)
+            .map_err(gen_err)?;
+        crl.pem().map_err(gen_err)
     }
 }
 

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName};
 use rustls::{
     ClientConfig, ClientConnection, KeyLogFile, RootCertStore, ServerConfig, ServerConnection,
     SupportedCipherSuite, SupportedProtocolVersion,
 };
 
-use super::verify::{TcpclClientVerifier, TcpclServerVerifier};
+use super::verify::{Crls, EkuPolicy, TcpclClientVerifier, TcpclServerVerifier};
 use super::TlsError;
 
 /// Minimum TLS protocol version (the `tls_version` option).
@@ -69,7 +69,8 @@ impl fmt::Display for TlsVersion {
 }
 
 /// TLS configuration of a TCPCL entity (the `tls_ca_file`, `tls_cert_file`,
-/// `tls_key_file`, `tls_version` and `tls_ciphers` options).
+/// `tls_key_file`, `tls_version`, `tls_ciphers`, `tls_require_bundle_eku` and
+/// `tls_crl_file` options).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsSettings {
     /// PEM file with the trusted CA certificate(s). Required.
@@ -85,6 +86,11 @@ pub struct TlsSettings {
     /// (`TLS13_AES_128_GCM_SHA256`) or OpenSSL (`ECDHE-RSA-AES128-GCM-SHA256`) spellings,
     /// case-insensitive. An unknown name is an error.
     pub ciphers: Option<Vec<String>>,
+    /// What a present Extended Key Usage of the peer's certificate must contain.
+    pub eku: EkuPolicy,
+    /// PEM file of certificate revocation lists: a peer certificate (or CA) one of them
+    /// revokes fails validation; certificates no list covers pass.
+    pub crl_file: Option<PathBuf>,
 }
 
 /// Ready-to-use rustls client and server configurations for TCPCL sessions.
@@ -104,6 +110,25 @@ struct Parts {
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     min_version: TlsVersion,
     require_client_cert: bool,
+    eku: EkuPolicy,
+    crls: Crls,
+}
+
+impl Parts {
+    fn duplicate(&self) -> Parts {
+        Parts {
+            provider: self.provider.clone(),
+            roots: self.roots.clone(),
+            identity: self
+                .identity
+                .as_ref()
+                .map(|(chain, key)| (chain.clone(), key.clone_key())),
+            min_version: self.min_version,
+            require_client_cert: self.require_client_cert,
+            eku: self.eku,
+            crls: self.crls.clone(),
+        }
+    }
 }
 
 impl fmt::Debug for TlsContext {
@@ -113,6 +138,8 @@ impl fmt::Debug for TlsContext {
             .field("trust_anchors", &self.parts.roots.len())
             .field("has_certificate", &self.parts.identity.is_some())
             .field("require_client_cert", &self.parts.require_client_cert)
+            .field("eku", &self.parts.eku)
+            .field("crls", &self.parts.crls.len())
             .field(
                 "cipher_suites",
                 &self
@@ -144,13 +171,18 @@ impl TlsContext {
             (None, None) => (None, None),
             _ => return Err(TlsError::CertKeyMismatch),
         };
-        Self::build(
+        let ctx = Self::build(
             &ca_pem,
             cert_pem.as_deref(),
             key_pem.as_deref(),
             settings.min_version,
             settings.ciphers.as_deref(),
-        )
+        )?
+        .with_eku_policy(settings.eku)?;
+        match &settings.crl_file {
+            Some(path) => ctx.with_crls_pem(&read_file("CRL", path)?),
+            None => Ok(ctx),
+        }
     }
 
     /// Builds the context from in-memory PEM data (all cipher suites of the ring provider).
@@ -225,6 +257,8 @@ impl TlsContext {
             identity,
             min_version,
             require_client_cert: false,
+            eku: EkuPolicy::default(),
+            crls: Crls::default(),
         };
         Self::from_parts(parts)
     }
@@ -233,10 +267,10 @@ impl TlsContext {
         let versions = parts.min_version.versions();
         let key_log: Arc<dyn rustls::KeyLog> = Arc::new(KeyLogFile::new());
 
-        let server_verifier = Arc::new(TcpclServerVerifier::new(
-            parts.roots.clone(),
-            parts.provider.clone(),
-        )?);
+        let server_verifier = Arc::new(
+            TcpclServerVerifier::new(parts.roots.clone(), parts.provider.clone(), parts.eku)
+                .with_crls(parts.crls.clone()),
+        );
         let builder = ClientConfig::builder_with_provider(parts.provider.clone())
             .with_protocol_versions(versions)?
             .dangerous()
@@ -249,11 +283,15 @@ impl TlsContext {
 
         let server = match &parts.identity {
             Some((chain, key)) => {
-                let client_verifier = Arc::new(TcpclClientVerifier::new(
-                    parts.roots.clone(),
-                    parts.provider.clone(),
-                    parts.require_client_cert,
-                )?);
+                let client_verifier = Arc::new(
+                    TcpclClientVerifier::new(
+                        parts.roots.clone(),
+                        parts.provider.clone(),
+                        parts.eku,
+                        parts.require_client_cert,
+                    )
+                    .with_crls(parts.crls.clone()),
+                );
                 let mut server = ServerConfig::builder_with_provider(parts.provider.clone())
                     .with_protocol_versions(versions)?
                     .with_client_cert_verifier(client_verifier)
@@ -277,18 +315,53 @@ impl TlsContext {
     /// Either way a client certificate is requested (RFC 9174 §4.4.3) and, when presented,
     /// must validate against the trust anchors.
     pub fn require_client_certificate(&self, required: bool) -> Result<Self, TlsError> {
-        let parts = Parts {
-            provider: self.parts.provider.clone(),
-            roots: self.parts.roots.clone(),
-            identity: self
-                .parts
-                .identity
-                .as_ref()
-                .map(|(chain, key)| (chain.clone(), key.clone_key())),
-            min_version: self.parts.min_version,
-            require_client_cert: required,
-        };
+        let mut parts = self.parts.duplicate();
+        parts.require_client_cert = required;
         Self::from_parts(parts)
+    }
+
+    /// Returns a context whose verifiers apply `eku` to the peer's end-entity certificate
+    /// (RFC 9174 §4.4.5: with [`EkuPolicy::RequireBundleSecurity`] a present EKU must contain
+    /// `id-kp-bundleSecurity`).
+    pub fn with_eku_policy(&self, eku: EkuPolicy) -> Result<Self, TlsError> {
+        if eku == self.parts.eku {
+            return Ok(self.clone());
+        }
+        let mut parts = self.parts.duplicate();
+        parts.eku = eku;
+        Self::from_parts(parts)
+    }
+
+    /// Returns a context whose verifiers also refuse certificates revoked by the CRLs in
+    /// `pem` (`X509 CRL` blocks; replacing any CRLs set before). A certificate that no
+    /// list covers still passes; an expired list fails validation.
+    pub fn with_crls_pem(&self, pem: &[u8]) -> Result<Self, TlsError> {
+        let mut crls = Vec::new();
+        for der in CertificateRevocationListDer::pem_slice_iter(pem) {
+            let der = der.map_err(|e| TlsError::Pem {
+                what: "CRL",
+                detail: e.to_string(),
+            })?;
+            let crl = webpki::OwnedCertRevocationList::from_der(der.as_ref())
+                .map_err(|e| TlsError::BadCrl(format!("{e:?}")))?;
+            crls.push(webpki::CertRevocationList::from(crl));
+        }
+        if crls.is_empty() {
+            return Err(TlsError::BadCrl("no X509 CRL block in the PEM data".into()));
+        }
+        let mut parts = self.parts.duplicate();
+        parts.crls = Arc::new(crls);
+        Self::from_parts(parts)
+    }
+
+    /// How many CRLs the verifiers check.
+    pub fn crl_count(&self) -> usize {
+        self.parts.crls.len()
+    }
+
+    /// The EKU policy applied to peer certificates.
+    pub fn eku_policy(&self) -> EkuPolicy {
+        self.parts.eku
     }
 
     /// Starts a TLS client (active entity) connection. `server_name` is the DNS name that

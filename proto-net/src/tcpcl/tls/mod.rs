@@ -36,12 +36,15 @@ pub mod certgen;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_pki;
 
 pub use context::{TlsContext, TlsSettings, TlsVersion};
 pub use identity::{authenticate_host, authenticate_node, Authn, PeerIdentity};
 /// The rustls types [`TlsFailure`](super::TlsFailure) carries, so callers can match
 /// them without depending on rustls themselves.
 pub use rustls::{AlertDescription, CertificateError, PeerIncompatible};
+pub use verify::EkuPolicy;
 
 /// Errors from TLS configuration, certificate handling and handshakes.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +77,9 @@ pub enum TlsError {
     /// A CA certificate is not usable as a trust anchor.
     #[error("invalid TLS CA certificate: {0}")]
     BadCa(String),
+    /// A certificate revocation list (`tls_crl_file`) cannot be used.
+    #[error("invalid certificate revocation list: {0}")]
+    BadCrl(String),
     /// Only one of certificate and key was configured.
     #[error("TLS certificate and private key must be configured together")]
     CertKeyMismatch,
@@ -113,11 +119,12 @@ pub enum TlsError {
 
 impl TlsError {
     /// Classifies an I/O error returned by rustls' `complete_io` / stream wrappers: TLS
-    /// protocol failures become [`TlsError::Rustls`], the rest stay I/O errors.
+    /// protocol failures become [`TlsError::Rustls`] (a certificate our verifier rejected
+    /// on this thread with its specific reason, see [`verify`]), the rest stay I/O errors.
     pub fn from_io(err: io::Error) -> Self {
         if let Some(inner) = err.get_ref() {
             if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
-                return TlsError::Rustls(tls.clone());
+                return TlsError::Rustls(verify::restore_rejection(tls.clone()));
             }
         }
         TlsError::HandshakeIo(err)
@@ -138,6 +145,7 @@ pub fn complete_handshake<D, S>(
 where
     S: Read + Write,
 {
+    verify::clear_rejection();
     while conn.is_handshaking() {
         match conn.complete_io(sock) {
             Ok((0, 0)) if conn.is_handshaking() => {

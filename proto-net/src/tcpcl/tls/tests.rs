@@ -1,4 +1,5 @@
-//! Certificate generation, identity extraction and loopback handshake tests.
+//! Certificate generation, identity extraction and loopback handshake tests (certificate
+//! profiles and policies: `tests_pki.rs`).
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
@@ -10,14 +11,14 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{CertificateError, Error as RustlsError, StreamOwned};
 
-use super::certgen::{CertFactory, EkuProfile, LeafSpec};
-use super::verify::TcpclServerVerifier;
+use super::certgen::{CertFactory, LeafSpec};
+use super::verify::{EkuPolicy, TcpclServerVerifier};
 use super::*;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 /// A connected loopback pair with timeouts so that no test can hang.
-fn tcp_pair() -> (TcpStream, TcpStream) {
+pub(super) fn tcp_pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind((LOCALHOST, 0)).unwrap();
     let addr = listener.local_addr().unwrap();
     let client = TcpStream::connect(addr).unwrap();
@@ -29,7 +30,7 @@ fn tcp_pair() -> (TcpStream, TcpStream) {
     (client, server)
 }
 
-fn ctx(ca: &CertFactory, leaf: Option<(String, String)>, v: TlsVersion) -> TlsContext {
+pub(super) fn ctx(ca: &CertFactory, leaf: Option<(String, String)>, v: TlsVersion) -> TlsContext {
     match leaf {
         Some((cert, key)) => TlsContext::from_pem(
             ca.ca_pem().as_bytes(),
@@ -42,16 +43,16 @@ fn ctx(ca: &CertFactory, leaf: Option<(String, String)>, v: TlsVersion) -> TlsCo
     }
 }
 
-struct Outcome {
+pub(super) struct Outcome {
     /// Client: handshake plus reading the server's first application bytes.
-    client: Result<Option<PeerIdentity>, TlsError>,
+    pub(super) client: Result<Option<PeerIdentity>, TlsError>,
     /// Server: handshake.
-    server: Result<Option<PeerIdentity>, TlsError>,
+    pub(super) server: Result<Option<PeerIdentity>, TlsError>,
 }
 
 /// Runs one session: the server handshakes and writes "ok"; the client handshakes and
 /// reads it (in TLS 1.3 a rejected client certificate only surfaces on that read).
-fn run(
+pub(super) fn run(
     client_cfg: Arc<rustls::ClientConfig>,
     server_name: &str,
     server_ctx: &TlsContext,
@@ -90,14 +91,22 @@ fn run(
     Outcome { client, server }
 }
 
-fn cert_error(r: &Result<Option<PeerIdentity>, TlsError>) -> Option<CertificateError> {
+pub(super) fn cert_error(r: &Result<Option<PeerIdentity>, TlsError>) -> Option<CertificateError> {
     match r {
         Err(TlsError::Rustls(RustlsError::InvalidCertificate(e))) => Some(e.clone()),
         _ => None,
     }
 }
 
-fn is_expired(e: &Option<CertificateError>) -> bool {
+/// The alert a side received, if that is how it failed.
+pub(super) fn peer_alert(r: &Result<Option<PeerIdentity>, TlsError>) -> Option<AlertDescription> {
+    match r {
+        Err(TlsError::Rustls(RustlsError::AlertReceived(a))) => Some(*a),
+        _ => None,
+    }
+}
+
+pub(super) fn is_expired(e: &Option<CertificateError>) -> bool {
     matches!(
         e,
         Some(CertificateError::Expired | CertificateError::ExpiredContext { .. })
@@ -249,7 +258,11 @@ fn handshake_fails_unknown_ca() {
         "{:?}",
         out.client.err()
     );
-    assert!(out.server.is_err());
+    // RFC 9174 §4.4.4.1: the peer hears bad_certificate, not unknown_ca.
+    assert_eq!(
+        peer_alert(&out.server),
+        Some(AlertDescription::BadCertificate)
+    );
     let msg = out.client.err().unwrap().to_string();
     assert!(msg.contains("UnknownIssuer"), "{msg}");
 }
@@ -266,7 +279,10 @@ fn handshake_fails_expired_server_cert() {
         "{:?}",
         out.client.err()
     );
-    assert!(out.server.is_err());
+    assert_eq!(
+        peer_alert(&out.server),
+        Some(AlertDescription::BadCertificate)
+    );
 }
 
 #[test]
@@ -289,7 +305,11 @@ fn handshake_fails_tls12_peer_against_tls13_only() {
     roots
         .add(CertificateDer::from_pem_slice(ca.ca_pem().as_bytes()).unwrap())
         .unwrap();
-    let verifier = Arc::new(TcpclServerVerifier::new(Arc::new(roots), provider.clone()).unwrap());
+    let verifier = Arc::new(TcpclServerVerifier::new(
+        Arc::new(roots),
+        provider.clone(),
+        EkuPolicy::default(),
+    ));
     let tls12_client = Arc::new(
         rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS12])
@@ -339,7 +359,10 @@ fn server_validates_client_certificates() {
         "{:?}",
         out.server.err()
     );
-    assert!(out.client.is_err());
+    assert_eq!(
+        peer_alert(&out.client),
+        Some(AlertDescription::BadCertificate)
+    );
 
     // Expired client certificate.
     let old = ctx(
@@ -353,7 +376,10 @@ fn server_validates_client_certificates() {
         "{:?}",
         out.server.err()
     );
-    assert!(out.client.is_err());
+    assert_eq!(
+        peer_alert(&out.client),
+        Some(AlertDescription::BadCertificate)
+    );
 
     // No client certificate: allowed by default, no identity.
     let anon = ctx(&ca, None, TlsVersion::Tls13);
@@ -377,60 +403,6 @@ fn server_validates_client_certificates() {
 }
 
 #[test]
-fn bundle_security_eku_accepted_both_ways() {
-    let ca = CertFactory::new_ca("Test CA").unwrap();
-    for eku in [EkuProfile::BundleSecurityOnly, EkuProfile::None] {
-        let s = ca.issue_with(&LeafSpec::node("ipn:2.0"), eku).unwrap();
-        let c = ca.issue_with(&LeafSpec::node("ipn:1.0"), eku).unwrap();
-        let server = ctx(&ca, Some(s), TlsVersion::Tls13);
-        let client = ctx(&ca, Some(c), TlsVersion::Tls13);
-        let out = run(client.client_config(), "localhost", &server);
-        assert_eq!(
-            out.client.unwrap().unwrap().node_ids,
-            vec!["ipn:2.0"],
-            "{eku:?}"
-        );
-        assert_eq!(
-            out.server.unwrap().unwrap().node_ids,
-            vec!["ipn:1.0"],
-            "{eku:?}"
-        );
-    }
-    // The EKU fallback still validates the chain and validity period.
-    let rogue = CertFactory::new_ca("Rogue CA").unwrap();
-    let s = rogue
-        .issue_with(&LeafSpec::node("ipn:2.0"), EkuProfile::BundleSecurityOnly)
-        .unwrap();
-    let server = ctx(&rogue, Some(s), TlsVersion::Tls13);
-    let out = run(
-        ctx(&ca, None, TlsVersion::Tls13).client_config(),
-        "localhost",
-        &server,
-    );
-    assert_eq!(
-        cert_error(&out.client),
-        Some(CertificateError::UnknownIssuer)
-    );
-    let s = ca
-        .issue_with(
-            &LeafSpec::node("ipn:2.0").expired(),
-            EkuProfile::BundleSecurityOnly,
-        )
-        .unwrap();
-    let server = ctx(&ca, Some(s), TlsVersion::Tls13);
-    let out = run(
-        ctx(&ca, None, TlsVersion::Tls13).client_config(),
-        "localhost",
-        &server,
-    );
-    assert!(
-        is_expired(&cert_error(&out.client)),
-        "{:?}",
-        out.client.err()
-    );
-}
-
-#[test]
 fn cipher_filter_is_applied() {
     let ca = CertFactory::new_ca("Test CA").unwrap();
     let (cert, key) = ca.issue(&LeafSpec::node("ipn:2.0")).unwrap();
@@ -444,14 +416,23 @@ fn cipher_filter_is_applied() {
     std::fs::write(&ca_path, ca.ca_pem()).unwrap();
     std::fs::write(&cert_path, &cert).unwrap();
     std::fs::write(&key_path, &key).unwrap();
+    let crl_path = dir.join("crl.pem");
+    let crl = ca.crl_pem(&[], Duration::from_secs(86_400)).unwrap();
+    std::fs::write(&crl_path, crl).unwrap();
     let settings = TlsSettings {
         ca_file: Some(ca_path.clone()),
         cert_file: Some(cert_path.clone()),
         key_file: Some(key_path.clone()),
         min_version: TlsVersion::Tls13,
         ciphers: Some(vec!["TLS_CHACHA20_POLY1305_SHA256".into()]),
+        eku: EkuPolicy::RequireBundleSecurity,
+        crl_file: Some(crl_path),
     };
     let server = TlsContext::new(&settings).unwrap();
+    // The file settings carry the EKU policy (the certgen default profile passes it) and
+    // the CRL (which revokes nothing here).
+    assert_eq!(server.eku_policy(), EkuPolicy::RequireBundleSecurity);
+    assert_eq!(server.crl_count(), 1);
     let client = TlsContext::new(&TlsSettings {
         ciphers: None,
         ..settings.clone()
