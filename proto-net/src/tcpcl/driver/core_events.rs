@@ -64,6 +64,13 @@ impl Driver {
                         });
                     }
                 }
+                CoreEvent::OutgoingSent { transfer_id, len } => {
+                    // Only TCPCLv3 sessions without acknowledgments report this.
+                    log::debug!(
+                        "{session}: outgoing transfer {transfer_id} sent ({len}), unacknowledged"
+                    );
+                    self.outgoing_done(transfer_id);
+                }
                 CoreEvent::OutgoingRefused {
                     transfer_id,
                     reason,
