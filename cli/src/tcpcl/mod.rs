@@ -11,7 +11,8 @@
 //!
 //! One file per part: `args` (the command line), `listen` (the listener's loop),
 //! `store` (streaming bundles into `--out-dir`), `send` (the sender's loop),
-//! `explain` (sentences for failures, by error variant), `certs` (`gen-certs`).
+//! `explain` (sentences for failures, by error variant), `certs` (`gen-certs`),
+//! `version` (`--tcpcl-version`: TCPCLv3, RFC 7242, beside v4).
 
 mod args;
 mod certs;
@@ -19,6 +20,7 @@ mod explain;
 mod listen;
 mod send;
 mod store;
+mod version;
 
 use anyhow::{anyhow, Result};
 use proto_net::tcpcl::{Agent, Config, Error as AgentError};

@@ -38,6 +38,9 @@ pub(super) fn send(a: &SendArgs) -> Result<()> {
     if let Some(t) = a.connect_timeout {
         cfg.connect_timeout = t;
     }
+    if let Some(v) = a.tcpcl_version {
+        cfg.tcpcl_version = v;
+    }
     if a.local_address.is_some() {
         cfg.connect_local_address.clone_from(&a.local_address);
     }
@@ -94,6 +97,8 @@ pub(super) fn send(a: &SendArgs) -> Result<()> {
     let params = s.wait_established(contact_timeout + Duration::from_secs(5))?;
     log::info!("{}", describe_session(&params));
     let ack_timeout = (a.ack_timeout > 0).then(|| Duration::from_secs(a.ack_timeout));
+    // Bundles written in full that the peer never acknowledges (TCPCLv3 without acks).
+    let mut unconfirmed = 0usize;
     let result = (|| -> Result<()> {
         for input in inputs {
             let (name, len, tid) = match input {
@@ -118,14 +123,38 @@ pub(super) fn send(a: &SendArgs) -> Result<()> {
                     (name, None, tid)
                 }
             };
-            let sent = s.wait_transfer(tid, len, &name, ack_timeout)?;
-            log::info!("{name}: {sent} bytes acknowledged by {to}");
+            let (sent, acked) = s.wait_transfer(tid, len, &name, ack_timeout)?;
+            if acked {
+                log::info!("{name}: {sent} bytes acknowledged by {to}");
+            } else {
+                unconfirmed += 1;
+                log::info!("{name}: {sent} bytes sent to {to} (not acknowledged)");
+            }
         }
         Ok(())
     })();
     // Graceful end either way: SESS_TERM exchange, bounded.
     let close = s.finish(term_timeout * 2 + Duration::from_secs(2));
     result?;
+    if unconfirmed > 0 {
+        // TCPCLv3 without acknowledgments: success is everything written and the
+        // session ended with SHUTDOWN cleanly; the peer never confirms delivery.
+        return match close {
+            Some(r) if r.is_graceful() => {
+                eprintln!(
+                    "note: {unconfirmed} bundle(s) were sent in full, but {to} did not ask for acknowledgments (TCPCLv3): delivery was not confirmed by the peer"
+                );
+                Ok(())
+            }
+            Some(r) => bail!(
+                "{unconfirmed} bundle(s) were sent without acknowledgment, and the session did not end cleanly: {}",
+                explain_close(&r, to)
+            ),
+            None => bail!(
+                "{unconfirmed} bundle(s) were sent without acknowledgment, and {to} did not end the session in time"
+            ),
+        };
+    }
     match close {
         Some(r) if r.is_graceful() => {}
         Some(r) => eprintln!(
@@ -212,14 +241,16 @@ impl Sender<'_> {
         }
     }
 
-    /// Waits until transfer `tid` is acknowledged in full; returns its length.
+    /// Waits until transfer `tid` is acknowledged in full; returns its length and
+    /// `true`, or `false` when it was sent in full to a peer that does not acknowledge
+    /// (TCPCLv3 without acks).
     fn wait_transfer(
         &mut self,
         tid: u64,
         len: Option<u64>,
         name: &str,
         ack_timeout: Option<Duration>,
-    ) -> Result<u64> {
+    ) -> Result<(u64, bool)> {
         let bar = progress::bar(len, name);
         let mut acked = 0;
         loop {
@@ -257,7 +288,16 @@ impl Sender<'_> {
                             bail!("{name}: {total} bytes were acknowledged, but the file has {l}");
                         }
                     }
-                    return Ok(total);
+                    return Ok((total, true));
+                }
+                Event::TransferSent {
+                    transfer_id,
+                    len: total,
+                    ..
+                } if transfer_id == tid => {
+                    bar.set_position(total);
+                    bar.finish();
+                    return Ok((total, false));
                 }
                 Event::TransferRefused {
                     direction: Direction::Outgoing,

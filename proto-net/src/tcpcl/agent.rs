@@ -9,12 +9,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver};
-use proto_core::tcpcl::{SessTermReason, Session, Side, State};
+use proto_core::tcpcl::{SessTermReason, Side, State};
 
 use super::busy::refuse_busy;
 use super::config::Config;
 use super::driver::rxbuf::{ReadBudget, BUDGET};
-use super::driver::{Driver, Owner, Parts};
+use super::driver::{Accept, Core, Driver, Owner, Parts};
 use super::error::{ConfigError, Error, Result};
 use super::events::{Event, SessionId};
 use super::handle::SessionHandle;
@@ -155,7 +155,11 @@ impl Inner {
             Some(c) => c.clone(),
             None => self.config.session_config(can_tls)?,
         };
-        let core = Session::new(cfg, side, Instant::now())?;
+        let accept = match self.config.accept_tcpcl_version {
+            Some(v) => Accept::Only(v),
+            None => Accept::Any,
+        };
+        let core = Core::new(cfg, side, self.config.tcpcl_version, accept, Instant::now())?;
         let id = SessionId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let (commands_tx, commands) = unbounded();
         let waker = Waker::new();

@@ -87,6 +87,15 @@ pub enum ConfigError {
     /// credentials).
     #[error("require_tls is set but TLS is not available (tls_enable and credentials)")]
     TlsRequiredButUnavailable,
+    /// A setting asks for something TCPCLv3 (RFC 7242) cannot do — TLS
+    /// (`require_tls`), node authentication (`require_node_authn`) — while v3 is the
+    /// version to connect with (`tcpcl_version: 3`) or the only one accepted
+    /// (`accept_tcpcl_version: 3`).
+    #[error("{setting} cannot be honoured with TCPCL version 3 (RFC 7242 has no TLS or node authentication)")]
+    NotInTcpclV3 {
+        /// The key asking for it.
+        setting: &'static str,
+    },
     /// The TLS settings (`tls_*` keys) cannot be used.
     #[error("{0}")]
     Tls(#[from] TlsError),

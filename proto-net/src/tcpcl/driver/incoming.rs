@@ -5,7 +5,9 @@
 //! sink that fails refuses the transfer (No Resources) instead, so nothing
 //! acknowledged is ever lost.
 
-use proto_core::tcpcl::{RxData, Session, XferRefuseReason};
+use proto_core::tcpcl::{RxData, XferRefuseReason};
+
+use super::Core;
 
 use super::super::events::{Direction, Event, SessionId};
 use super::super::report::Reporter;
@@ -35,7 +37,7 @@ impl Incoming {
     /// goes (or refuses it before any of its data is acknowledged).
     pub(crate) fn start(
         &mut self,
-        core: &mut Session,
+        core: &mut Core,
         policy: &SinkPolicy,
         report: &mut Reporter,
         info: IncomingTransfer,
@@ -75,7 +77,7 @@ impl Incoming {
     /// Hands a piece of data to its sink, and confirms or refuses a completed segment.
     pub(crate) fn deliver(
         &mut self,
-        core: &mut Session,
+        core: &mut Core,
         report: &mut Reporter,
         session: SessionId,
         d: RxData<'_>,
@@ -136,7 +138,7 @@ impl Incoming {
 
     fn sink_failed(
         &mut self,
-        core: &mut Session,
+        core: &mut Core,
         report: &mut Reporter,
         session: SessionId,
         i: usize,
