@@ -4,6 +4,7 @@
 
 mod cotp;
 mod tcpcl;
+mod tcpcl3;
 mod tree;
 
 pub(crate) use tree::hex;
