@@ -180,3 +180,175 @@ fn single_version_listeners_refuse_the_other_version() -> Result<()> {
     }
     Ok(())
 }
+
+// ----- against a raw v3 peer written from RFC 7242 (tests/support/tcpcl3_wire.rs) -----
+
+use proto_tests::tcpcl3_wire::{ack, contact, data_segment, shutdown, Msg, RawV3};
+use std::net::TcpListener;
+
+/// proto as the active v3 side against a peer that asks for acks and LENGTH: LENGTH
+/// before each bundle, S/E segments of the configured size, cumulative acks turn into
+/// TransferFinished; then our SHUTDOWN.
+#[test]
+fn active_v3_with_acks_and_length_against_a_raw_peer() -> Result<()> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    let addr = l.local_addr()?;
+    let mut c = config("dtn://tx/");
+    c.tcpcl_version = 3;
+    c.segment_size_tx_initial = 4;
+    c.keepalive_time = 30;
+    let tx = Agent::new(c)?;
+    let events = tx.events();
+    let s = tx.connect(addr)?;
+    let mut peer = RawV3::accept(&l);
+    peer.send(&contact(0x09, 10, "dtn://raw/"));
+    let (flags, ka, eid) = peer.read_contact();
+    ensure!((flags, ka, eid.as_str()) == (0x0d, 30, "dtn://tx/"));
+    let p = s.wait_established(T)?;
+    ensure!(p.keepalive == 10 && p.peer_node_id == "dtn://raw/");
+    let tid = s.send_bytes(b"0123456789".to_vec())?;
+    let mut got = Vec::new();
+    let mut total = 0u64;
+    while got
+        .last()
+        .is_none_or(|m| !matches!(m, Msg::Data(_, true, _)))
+    {
+        let m = peer.read_msg().context("message")?;
+        if let Msg::Data(_, _, d) = &m {
+            total += d.len() as u64;
+            peer.send(&ack(total));
+        }
+        got.push(m);
+    }
+    ensure!(
+        got == [
+            Msg::Length(10),
+            Msg::Data(true, false, b"0123".to_vec()),
+            Msg::Data(false, false, b"4567".to_vec()),
+            Msg::Data(false, true, b"89".to_vec()),
+        ],
+        "{got:?}"
+    );
+    wait_event(
+        &events,
+        T,
+        |e| matches!(e, Event::TransferFinished { transfer_id, len: 10, .. } if *transfer_id == tid),
+    )?;
+    s.terminate(SessTermReason::UNKNOWN)?;
+    ensure!(peer.read_msg() == Some(Msg::Shutdown(None, None)));
+    ensure!(s.wait_closed(T)?.is_graceful());
+    Ok(())
+}
+
+/// A peer that asks for nothing: no LENGTH, one segment, TransferSent (unconfirmed);
+/// a peer REFUSE_BUNDLE stops a bundle; keepalives flow when the peer asks for them.
+#[test]
+fn active_v3_without_acks_and_with_refusal_and_keepalive() -> Result<()> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    let addr = l.local_addr()?;
+    let mut c = config("dtn://tx/");
+    c.tcpcl_version = 3;
+    c.keepalive_time = 1;
+    let tx = Agent::new(c)?;
+    let events = tx.events();
+    let s = tx.connect(addr)?;
+    let mut peer = RawV3::accept(&l);
+    peer.send(&contact(0x00, 1, "dtn://raw/"));
+    peer.read_contact();
+    s.wait_established(T)?;
+    let tid = s.send_bytes(b"abc".to_vec())?;
+    ensure!(peer.read_msg() == Some(Msg::Data(true, true, b"abc".to_vec())));
+    wait_event(
+        &events,
+        T,
+        |e| matches!(e, Event::TransferSent { transfer_id, len: 3, .. } if *transfer_id == tid),
+    )?;
+    // Silence from us for the interval: a KEEPALIVE (§5.6).
+    ensure!(peer.read_msg() == Some(Msg::Keepalive));
+    peer.send(&[0x40]);
+    drop(peer);
+    let _ = s.wait_closed(T)?;
+
+    // Refusal: the peer allows it and asks for acks.
+    let mut c = config("dtn://tx/");
+    c.tcpcl_version = 3;
+    c.segment_size_tx_initial = 2;
+    let tx = Agent::new(c)?;
+    let events = tx.events();
+    let s = tx.connect(addr)?;
+    let mut peer = RawV3::accept(&l);
+    peer.send(&contact(0x05, 0, "dtn://raw/"));
+    peer.read_contact();
+    s.wait_established(T)?;
+    let tid = s.send_bytes(b"refuse me".to_vec())?;
+    ensure!(peer.read_msg() == Some(Msg::Data(true, false, b"re".to_vec())));
+    peer.send(&[0x32]); // REFUSE_BUNDLE, no resources
+    wait_event(
+        &events,
+        T,
+        |e| matches!(e, Event::TransferRefused { transfer_id, .. } if *transfer_id == tid),
+    )?;
+    // The next bundle starts anew with S.
+    s.send_bytes(b"ok".to_vec())?;
+    loop {
+        match peer.read_msg().context("message")? {
+            Msg::Data(true, true, d) if d == b"ok" => break,
+            Msg::Data(false, _, _) => {} // segments already in flight
+            m => anyhow::bail!("unexpected {m:?}"),
+        }
+    }
+    Ok(())
+}
+
+/// The passive side: the raw peer's segments are delivered and acknowledged per
+/// segment only after they are stored; a SHUTDOWN with a reconnection delay is
+/// honoured by `connect`.
+#[test]
+fn raw_peer_bundle_acks_and_reconnection_delay() -> Result<()> {
+    let rx = Agent::new(config("dtn://rx/"))?;
+    let rx_events = rx.events();
+    let addr = rx.listen("127.0.0.1:0")?;
+    let mut peer = RawV3 {
+        s: std::net::TcpStream::connect(addr)?,
+    };
+    peer.s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    peer.send(&contact(0x01, 0, "dtn://raw/"));
+    let (flags, _, eid) = peer.read_contact();
+    ensure!(flags == 0x0d && eid == "dtn://rx/");
+    peer.send(&data_segment(true, false, b"hello "));
+    peer.send(&data_segment(false, true, b"world"));
+    ensure!(peer.read_msg() == Some(Msg::Ack(6)));
+    ensure!(peer.read_msg() == Some(Msg::Ack(11)));
+    let got = bundles(&rx_events, 1, T)?;
+    ensure!(matches!(&got[0].2, ReceivedBundle::Bytes(b) if b == b"hello world"));
+    peer.send(&shutdown(Some(2), Some(7)));
+    ensure!(
+        peer.read_msg() == Some(Msg::Shutdown(None, None)),
+        "our answer"
+    );
+
+    // Now proto connects to a peer that asked for a delay: refused until it passes.
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    let to = l.local_addr()?;
+    let mut c = config("dtn://tx/");
+    c.tcpcl_version = 3;
+    let tx = Agent::new(c)?;
+    let s = tx.connect(to)?;
+    let mut p2 = RawV3::accept(&l);
+    p2.send(&contact(0x00, 0, "dtn://raw/"));
+    p2.read_contact();
+    s.wait_established(T)?;
+    p2.send(&shutdown(None, Some(3600)));
+    drop(p2);
+    s.wait_closed(T)?;
+    match tx.connect(to) {
+        Err(Error::ReconnectDelay { peer, remaining }) => {
+            ensure!(
+                peer == to && remaining > Duration::from_secs(3500),
+                "{remaining:?}"
+            )
+        }
+        other => anyhow::bail!("connect during the delay: {:?}", other.map(|h| h.id())),
+    }
+    Ok(())
+}

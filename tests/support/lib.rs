@@ -30,6 +30,7 @@ pub mod peers;
 pub mod procfs;
 pub mod skip;
 pub mod tcpcl;
+pub mod tcpcl3_wire;
 pub mod tcpcl_policy;
 pub mod tcpcl_wire;
 pub mod tshark;

@@ -71,6 +71,9 @@ pub(crate) struct Inner {
     read_budget: Arc<ReadBudget>,
     /// Connections over `max_sessions` being refused with SESS_TERM Busy.
     refusing: Arc<AtomicUsize>,
+    /// Peers whose TCPCLv3 SHUTDOWN asked for a reconnection delay: no `connect`
+    /// to them before the instant.
+    hold_offs: Mutex<HashMap<SocketAddr, Instant>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -82,6 +85,15 @@ impl Owner for Inner {
         let mut s = lock(&self.sessions);
         s.remove(&id);
         s.is_empty()
+    }
+
+    fn hold_off(&self, peer: SocketAddr, delay: Duration) {
+        // A delay beyond what an Instant holds is as good as forever.
+        let now = Instant::now();
+        let until = now
+            .checked_add(delay)
+            .unwrap_or_else(|| now + Duration::from_secs(u64::from(u32::MAX)));
+        lock(&self.hold_offs).insert(peer, until);
     }
 
     /// After the last session closed: stop if shutting down or `stop_on_close`.
@@ -97,6 +109,18 @@ impl Owner for Inner {
 }
 
 impl Inner {
+    /// Time left of a TCPCLv3 reconnection delay `peer` asked for, if any.
+    fn held_off(&self, peer: SocketAddr) -> Option<Duration> {
+        let mut h = lock(&self.hold_offs);
+        let until = *h.get(&peer)?;
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            h.remove(&peer);
+            return None;
+        }
+        Some(left)
+    }
+
     fn mark_stopped(&self) {
         {
             let mut l = lock(&self.life);
@@ -305,6 +329,7 @@ impl Agent {
             on_stop: Mutex::new(None),
             read_budget: ReadBudget::new(BUDGET),
             refusing: Arc::new(AtomicUsize::new(0)),
+            hold_offs: Mutex::default(),
         });
         Ok(Agent {
             _guard: Arc::new(Guard(inner.clone())),
@@ -426,13 +451,17 @@ impl Agent {
         };
         let mut last = None;
         for a in addr.to_socket_addrs().map_err(Error::Resolve)? {
+            if let Some(remaining) = self.inner.held_off(a) {
+                last = Some(Error::ReconnectDelay { peer: a, remaining });
+                continue;
+            }
             match sockets::connect(a, local, timeout) {
                 Ok(s) => return self.inner.start_session(s, Side::Active, opts.server_name),
-                Err(e) => last = Some(e),
+                Err(e) => last = Some(Error::Io(e)),
             }
         }
         let none = || Error::Resolve(io::Error::new(io::ErrorKind::NotFound, "no address"));
-        Err(last.map_or_else(none, Error::Io))
+        Err(last.unwrap_or_else(none))
     }
 
     /// IDs of all open sessions (the seed's `get_connections`).

@@ -50,6 +50,15 @@ pub enum Error {
     /// The agent already has `max_sessions` sessions.
     #[error("session limit reached")]
     TooManySessions,
+    /// A TCPCLv3 peer ended its last session with a SHUTDOWN reconnection delay
+    /// (RFC 7242 §6.1) that has not passed yet: `connect` honours it.
+    #[error("{peer} asked not to be reconnected to for another {} s (TCPCLv3 SHUTDOWN reconnection delay)", remaining.as_secs().max(1))]
+    ReconnectDelay {
+        /// The peer.
+        peer: std::net::SocketAddr,
+        /// Time left until a connect is allowed.
+        remaining: std::time::Duration,
+    },
 }
 
 /// What is wrong with a configuration; each variant names the key or part at fault.

@@ -111,6 +111,11 @@ impl Driver {
                     });
                 }
                 CoreEvent::Closed { reason } => {
+                    let delay = self.core.v3().and_then(|s| s.peer_shutdown()?.delay);
+                    if let Some(d) = delay {
+                        self.owner
+                            .hold_off(self.shared.peer_addr, Duration::from_secs(d));
+                    }
                     let r = self
                         .close_override
                         .take()

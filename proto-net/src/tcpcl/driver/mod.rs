@@ -86,6 +86,9 @@ pub(crate) trait Owner: Send + Sync {
     fn unregister(&self, id: SessionId) -> bool;
     /// The last session closed.
     fn last_closed(&self);
+    /// A TCPCLv3 peer's SHUTDOWN asked not to be reconnected to for `delay`
+    /// (RFC 7242 §6.1).
+    fn hold_off(&self, _peer: std::net::SocketAddr, _delay: Duration) {}
 }
 
 /// A send request's reply channel and its answer.
