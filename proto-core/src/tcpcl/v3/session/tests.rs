@@ -800,3 +800,34 @@ fn tcpcl3_transcript() {
         p.transcript_text()
     );
 }
+
+/// §5.5: a receiver may refuse a bundle as soon as its LENGTH arrives; the refusal
+/// belongs to that bundle, which then never starts.
+#[test]
+fn tcpcl3_refusal_right_after_length() {
+    let mut r = Raw::established(cfg("dtn://me/"), 0x0d, 0);
+    r.s.start_transfer(Some(3)).unwrap();
+    r.s.start_transfer(Some(2)).unwrap();
+    // Only the LENGTH of the first bundle goes out before its segment would; take it
+    // alone.
+    let mut buf = [0u8; 64];
+    let none = |_| Ready {
+        available: 0,
+        complete: false,
+    };
+    assert_eq!(
+        r.s.poll_transmit(r.now, &mut buf, none).unwrap(),
+        Some(Transmit::Control(2))
+    );
+    assert_eq!(&buf[..2], [0x60, 3]);
+    r.feed(&[0x32]);
+    assert_eq!(
+        r.events(),
+        [Event::OutgoingRefused {
+            transfer_id: 0,
+            reason: XferRefuseReason::NO_RESOURCES
+        }]
+    );
+    // The second bundle goes next, with its own LENGTH.
+    assert_eq!(r.drain(b"ok"), [0x60, 2, 0x13, 2, b'o', b'k']);
+}

@@ -259,9 +259,15 @@ impl Session {
     }
 
     /// §5.4: a REFUSE_BUNDLE refuses the oldest bundle of ours in progress; we stop
-    /// sending it and go on with the next one.
+    /// sending it and go on with the next one. §5.5: a receiver may refuse right after
+    /// LENGTH, before the first segment: a bundle whose LENGTH went out counts as in
+    /// progress.
     pub(super) fn on_refuse(&mut self, reason: RefuseReason) {
-        let Some(i) = self.outgoing.iter().position(|t| t.started) else {
+        let Some(i) = self
+            .outgoing
+            .iter()
+            .position(|t| t.started || t.length_sent)
+        else {
             return;
         };
         let t = self.outgoing.remove(i);
