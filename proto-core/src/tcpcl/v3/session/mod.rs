@@ -30,8 +30,8 @@
 //! - **LENGTH** (§5.5) goes out before a bundle whose length is known when the peer
 //!   requested it; a received LENGTH becomes the `total_len` of the next
 //!   [`Event::IncomingTransferStarted`] and is checked against our `transfer_mru`.
-//! - **Reason codes** are reported as their v4 twins ([`ShutdownReason::to_v4`],
-//!   [`RefuseReason::to_v4`]); the raw SHUTDOWN is in [`Session::peer_shutdown`].
+//! - **Reason codes** are reported as their v4 twins ([`ShutdownReason::to_v4`](super::ShutdownReason::to_v4),
+//!   [`RefuseReason::to_v4`](super::RefuseReason::to_v4)); the raw SHUTDOWN is in [`Session::peer_shutdown`].
 //! - **The peer's EID is unauthenticated**: v3 has no TLS or node authentication
 //!   (RFC 7242 §7 leaves security to lower layers), so [`Session::peer_node_id`] is
 //!   only what the peer claims.
