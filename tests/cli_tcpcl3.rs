@@ -136,3 +136,57 @@ fn tcpcl_version_flags_are_checked() {
     );
     assert_eq!(r.code(), Some(2), "{}", r.stderr);
 }
+
+/// A raw v3 peer (written from RFC 7242) that asks for no acknowledgments: `send`
+/// exits 0 once everything was written and the session ended with SHUTDOWN, and says
+/// that delivery was not confirmed; when the peer drops the connection instead of
+/// the SHUTDOWN exchange, `send` fails.
+#[test]
+fn send_to_a_v3_peer_without_acks() {
+    use proto_tests::tcpcl3_wire::{contact, Msg, RawV3};
+    use std::net::TcpListener;
+    let dir = tmpdir("noacks");
+    let a = dir.join("a.bin");
+    std::fs::write(&a, b"unconfirmed").unwrap();
+    for clean in [true, false] {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let peer = std::thread::spawn(move || {
+            let mut p = RawV3::accept(&l);
+            p.send(&contact(0x00, 0, "dtn://raw/"));
+            p.read_contact();
+            let mut got = Vec::new();
+            while let Some(m) = p.read_msg() {
+                let end = matches!(m, Msg::Shutdown(..));
+                got.push(m);
+                if !clean && got.len() == 1 {
+                    // Vanish right after the bundle, without any SHUTDOWN.
+                    let _ = p.s.shutdown(std::net::Shutdown::Both);
+                    break;
+                }
+                if end {
+                    break;
+                }
+            }
+            got
+        });
+        let r = send(&addr, &["--tcpcl-version", "3", a.to_str().unwrap()]);
+        let got = peer.join().unwrap();
+        assert_eq!(
+            got[0],
+            Msg::Data(true, true, b"unconfirmed".to_vec()),
+            "{got:?}"
+        );
+        if clean {
+            assert_eq!(got.last(), Some(&Msg::Shutdown(None, None)));
+            assert_eq!(r.code(), Some(0), "stderr: {}", r.stderr);
+            assert!(
+                r.stderr.contains("delivery was not confirmed by the peer"),
+                "{}",
+                r.stderr
+            );
+        } else {
+            assert_ne!(r.code(), Some(0), "stderr: {}", r.stderr);
+        }
+    }
+}
