@@ -22,8 +22,9 @@
 //!   the bundle), it just sends nothing.
 //! - **Refusal** ([`Session::refuse_transfer`]) sends REFUSE_BUNDLE only when refusal
 //!   was negotiated (§4.2: both allow it and acks are on). Otherwise v3 offers no way
-//!   to decline a bundle, so the session ends (SHUTDOWN, [`CloseReason::LocalClose`]):
-//!   the peer never sees that bundle acknowledged.
+//!   to decline a bundle, so the session ends (SHUTDOWN, [`CloseReason::LocalClose`];
+//!   for a bundle above `transfer_mru`, [`ProtocolError::TooLarge`]): the peer never
+//!   sees that bundle acknowledged.
 //! - **Without acks** our bundle is over once its last segment was handed out:
 //!   [`Event::OutgoingSent`] instead of [`Event::OutgoingAcked`]; delivery is
 //!   unconfirmed.

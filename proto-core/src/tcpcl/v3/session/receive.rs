@@ -286,7 +286,12 @@ impl Session {
     /// refusal was negotiated, else the session ends; this segment's data is
     /// discarded either way.
     fn reject_segment(&mut self, id: u64, flags: DataFlags, len: u64) {
-        self.refuse_incoming(id, XferRefuseReason::NO_RESOURCES);
+        // Without negotiated refusal the session ends: the bundle is larger than we
+        // take, and v3 has no other way to say so.
+        let too_large = CloseReason::ProtocolError(ProtocolError::TooLarge {
+            message_type: MessageType::DataSegment.code(),
+        });
+        self.refuse_incoming(id, XferRefuseReason::NO_RESOURCES, too_large);
         if !self.is_closing() {
             self.rx = discard(flags, len);
         }
@@ -335,15 +340,17 @@ impl Session {
         if self.incoming.is_none_or(|b| b.id != transfer_id) {
             return Err(UsageError::UnknownTransfer(transfer_id));
         }
-        self.refuse_incoming(transfer_id, reason);
+        self.refuse_incoming(transfer_id, reason, CloseReason::LocalClose);
         Ok(())
     }
 
-    fn refuse_incoming(&mut self, id: u64, reason: XferRefuseReason) {
+    /// Refuses bundle `id`; without negotiated refusal the session closes with
+    /// `otherwise` instead.
+    fn refuse_incoming(&mut self, id: u64, reason: XferRefuseReason, otherwise: CloseReason) {
         self.unconfirmed = None;
         self.incoming = None;
         if !self.negotiated.is_some_and(|n| n.refusal) {
-            self.fail_close(CloseReason::LocalClose, Some(Shutdown::default()));
+            self.fail_close(otherwise, Some(Shutdown::default()));
             return;
         }
         let r = RefuseReason::from_v4(reason);

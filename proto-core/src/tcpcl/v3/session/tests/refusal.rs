@@ -165,3 +165,26 @@ fn tcpcl3_refusal_right_after_length() {
     // The second bundle goes next, with its own LENGTH.
     assert_eq!(r.drain(b"ok"), [0x60, 2, 0x13, 2, b'o', b'k']);
 }
+
+/// Without negotiated refusal a bundle larger than `transfer_mru` ends the session
+/// before any of it is delivered or acknowledged.
+#[test]
+fn tcpcl3_too_large_without_refusal_ends_the_session() {
+    let mut r = Raw::established(
+        SessionConfig {
+            transfer_mru: 4,
+            ..cfg("dtn://me/")
+        },
+        0x01,
+        0,
+    );
+    r.feed(&[0x13, 5, b'a', b'b', b'c', b'd', b'e']);
+    assert!(r.delivered.is_empty());
+    assert_eq!(r.drain(&[]), [0x50], "SHUTDOWN, never an ack");
+    assert_eq!(
+        r.s.close_reason(),
+        Some(CloseReason::ProtocolError(ProtocolError::TooLarge {
+            message_type: 1
+        }))
+    );
+}
