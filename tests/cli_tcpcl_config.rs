@@ -142,6 +142,8 @@ max_memory_bundle: 1000
 max_pending_acks: 64
 max_queued_transfers: 4
 event_capacity: 128
+tcpcl_version: 4
+accept_tcpcl_version: 4
 ",
         ca = s(&certs.join("ca.pem")),
         cert = s(&certs.join(format!("{name}.pem"))),

@@ -312,19 +312,25 @@ fn bad_magic_is_closed_without_a_reply() {
 
 #[test]
 fn other_contact_versions_get_our_header_and_version_mismatch() {
+    // A listener that accepts only v4 answers v3 as any other version; one that
+    // accepts both serves v3 (tests/tcpcl3_*.rs) and still refuses the rest.
+    let mut c = base_config();
+    c.accept_tcpcl_version = Some(4);
+    let l4 = listener_with(c);
     let l = listener();
     // v3 (RFC 7242): magic, version, flags, keepalive, SDNV EID length, EID.
     let mut v3 = b"dtn!\x03\x00\x00\x0a".to_vec();
     v3.push(10);
     v3.extend_from_slice(b"dtn://v3/x");
-    for (version, hello) in [
-        (3u8, v3),
-        (3, b"dtn!\x03".to_vec()),
-        (5, b"dtn!\x05\x00".to_vec()),
-        (0, b"dtn!\x00\x00".to_vec()),
-        (255, b"dtn!\xff\x01".to_vec()),
+    for (version, hello, dual) in [
+        (3u8, v3, false),
+        (3, b"dtn!\x03".to_vec(), false),
+        (5, b"dtn!\x05\x00".to_vec(), true),
+        (0, b"dtn!\x00\x00".to_vec(), true),
+        (255, b"dtn!\xff\x01".to_vec(), true),
+        (5, b"dtn!\x05\x00".to_vec(), false),
     ] {
-        let mut s = raw(l.addr);
+        let mut s = raw(if dual { l.addr } else { l4.addr });
         s.write_all(&hello).unwrap();
         let mut want = CONTACT_V4.to_vec();
         want.extend(sess_term(0, TERM_VERSION_MISMATCH));
@@ -332,6 +338,7 @@ fn other_contact_versions_get_our_header_and_version_mismatch() {
         assert_eq!((got, end), (want, End::Eof), "version {version}");
     }
     l.assert_serves();
+    l4.assert_serves();
 }
 
 #[test]

@@ -36,6 +36,7 @@ pub mod procfs;
 pub mod skip;
 pub mod soak;
 pub mod tcpcl;
+pub mod tcpcl3_wire;
 pub mod tcpcl_policy;
 pub mod tcpcl_wire;
 pub mod tshark;

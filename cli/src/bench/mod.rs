@@ -137,5 +137,18 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool> {
             report(idle::listener(args.idle)?);
         }
     }
+    // TCPCLv3 (RFC 7242, no TLS): the same bulk and round-trip scenarios and targets,
+    // with a v3 sender against the dual-version listener.
+    if matches!(args.suite, Suite::Tcpcl | Suite::All) && !args.tls {
+        let setup = tcpcl::Setup::v3();
+        if want("tcpcl3-bulk") {
+            report(report::repeat(n, || {
+                tcpcl::bulk(&setup, args.bytes.unwrap_or(1 << 30))
+            })?);
+        }
+        if want("tcpcl3-rtt") {
+            report(report::repeat(n, || tcpcl::rtt(&setup, args.rounds))?);
+        }
+    }
     Ok(true)
 }

@@ -24,6 +24,9 @@ pub(crate) const T: Duration = Duration::from_secs(120);
 /// What the TCPCL scenarios share: the TLS credentials when run with `--tls`.
 pub(crate) struct Setup {
     tls: Option<Tls>,
+    /// The TCPCL version the sender speaks (3: the `tcpcl3-*` scenarios, plaintext
+    /// only; the receiver serves both versions as every listener does).
+    version: u8,
 }
 
 struct Tls {
@@ -35,7 +38,10 @@ impl Setup {
     /// Plain TCP, or TLS 1.3 with a fresh CA and one certificate per node.
     pub(crate) fn new(tls: bool) -> Result<Setup> {
         if !tls {
-            return Ok(Setup { tls: None });
+            return Ok(Setup {
+                tls: None,
+                version: 4,
+            });
         }
         let ca = CertFactory::new_ca("proto bench CA")?;
         let ctx = |node: &str| -> Result<TlsContext> {
@@ -52,10 +58,23 @@ impl Setup {
                 rx: ctx(NODE_RX)?,
                 tx: ctx(NODE_TX)?,
             }),
+            version: 4,
         })
     }
 
+    /// Plain TCP with a TCPCLv3 sender (RFC 7242 has no TLS): the `tcpcl3-*`
+    /// scenarios, against the same baselines.
+    pub(crate) fn v3() -> Setup {
+        Setup {
+            tls: None,
+            version: 3,
+        }
+    }
+
     pub(crate) fn name(&self, scenario: &str) -> String {
+        if self.version == 3 {
+            return scenario.replacen("tcpcl-", "tcpcl3-", 1);
+        }
         if self.tls.is_some() {
             format!("{scenario}-tls")
         } else {
@@ -75,6 +94,7 @@ impl Setup {
         let mut c = Config::with_node_id(node);
         c.contact_timeout = 30.0;
         c.sess_term_timeout = 30.0;
+        c.tcpcl_version = self.version;
         let ctx = match &self.tls {
             Some(t) => {
                 c.tls_enable = true;

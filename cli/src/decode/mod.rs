@@ -5,6 +5,7 @@
 mod bpv7;
 mod cotp;
 mod tcpcl;
+mod tcpcl3;
 mod tree;
 
 pub(crate) use bpv7::dtn_time_text;

@@ -1,7 +1,9 @@
-//! `proto decode tcpcl`: contact headers and TCPCLv4 messages.
+//! `proto decode tcpcl`: contact headers and TCPCLv4 messages (TCPCLv3 messages, after
+//! a v3 contact header, are in `tcpcl3`).
 //!
 //! The input is a byte stream as one side of a session sends it: an optional contact
-//! header (recognised by its `dtn!` magic), then TCPCLv4 messages. Decoding never
+//! header (recognised by its `dtn!` magic; a v3 one switches to v3 messages), then
+//! TCPCLv4 messages. Decoding never
 //! allocates for a declared length: a length larger than the input is reported as a
 //! truncated message.
 
@@ -29,7 +31,12 @@ pub(crate) fn decode_stream(input: &[u8]) -> (Vec<Frame>, Option<DecodeFailure>)
         match step {
             Ok((frame, stop)) => {
                 at += frame.len;
+                let v3 = stop.as_deref() == Some(V3_CONTACT);
                 frames.push(frame);
+                if v3 {
+                    // The contact header decides the version of what follows.
+                    return super::tcpcl3::decode_rest(input, at, frames);
+                }
                 if let Some(reason) = stop {
                     if at < input.len() {
                         return (
@@ -52,6 +59,9 @@ pub(crate) fn decode_stream(input: &[u8]) -> (Vec<Frame>, Option<DecodeFailure>)
     (frames, None)
 }
 
+/// What a v3 contact header is called when it stops v4 decoding.
+const V3_CONTACT: &str = "TCPCLv3 contact header";
+
 /// A decoded frame and, when what follows it cannot be decoded as TCPCLv4 messages,
 /// what the frame was (for the error).
 type Step = Result<(Frame, Option<String>), DecodeFailure>;
@@ -71,7 +81,7 @@ fn decode_contact(rest: &[u8], at: usize) -> Step {
     };
     let stop = match contact {
         Contact::V4(_) => None,
-        Contact::V3(_) => Some("TCPCLv3 contact header".to_owned()),
+        Contact::V3(_) => Some(V3_CONTACT.to_owned()),
         Contact::Other { version } => Some(format!("TCPCL version {version} contact header")),
     };
     Ok((
@@ -115,7 +125,7 @@ fn decode_message(rest: &[u8], at: usize) -> Step {
     ))
 }
 
-fn failure(what: &str, e: DecodeError, base: usize) -> DecodeFailure {
+pub(super) fn failure(what: &str, e: DecodeError, base: usize) -> DecodeFailure {
     let e = shift(e, base);
     DecodeFailure {
         offset: error_offset(&e),
@@ -123,7 +133,7 @@ fn failure(what: &str, e: DecodeError, base: usize) -> DecodeFailure {
     }
 }
 
-fn truncated(
+pub(super) fn truncated(
     what: &str,
     at: usize,
     needed: usize,
@@ -330,7 +340,7 @@ fn message_missing_field(buf: &[u8]) -> Option<Missing> {
 }
 
 /// `n bytes`, or `1 byte`.
-fn bytes(n: usize) -> String {
+pub(super) fn bytes(n: usize) -> String {
     if n == 1 {
         "1 byte".to_owned()
     } else {
@@ -339,7 +349,7 @@ fn bytes(n: usize) -> String {
 }
 
 /// A flag byte: its value, the set flags by name and any reserved bits.
-fn flags_leaf(key: &str, at: usize, raw: u8, shown: impl Display, defined: u8) -> Node {
+pub(super) fn flags_leaf(key: &str, at: usize, raw: u8, shown: impl Display, defined: u8) -> Node {
     let text = shown.to_string();
     let names: Vec<&str> = text
         .split('|')
@@ -350,7 +360,7 @@ fn flags_leaf(key: &str, at: usize, raw: u8, shown: impl Display, defined: u8) -
 }
 
 /// A reason code: its value and its registered name (or `unknown(0xNN)`).
-fn reason_leaf(at: usize, code: u8, shown: impl Display, known: bool) -> Node {
+pub(super) fn reason_leaf(at: usize, code: u8, shown: impl Display, known: bool) -> Node {
     let name = shown.to_string();
     let json = json!({"code": code, "name": name, "known": known});
     Node::leaf("reason", Some(at), json, format!("{name} ({code:#04x})"))
@@ -415,7 +425,7 @@ fn describe_v3(f: &mut Node, h: &ContactHeaderV3<'_>, at: usize, len: usize) {
     f.push(Node::value(
         "note",
         None,
-        "TCPCLv3 (RFC 7242): only TCPCLv4 messages are decoded after it",
+        "TCPCLv3 (RFC 7242): the messages after it are decoded as TCPCLv3",
     ));
 }
 

@@ -126,6 +126,10 @@ pub(crate) struct ListenArgs {
     /// session-terminating or a number.
     #[arg(long, value_name = "REASON", value_parser = parse_refuse_reason)]
     pub(super) refuse: Option<XferRefuseReason>,
+    /// TCPCL versions to accept: 3 (RFC 7242), 4 (RFC 9174) or any (default: the
+    /// peer's contact header decides).
+    #[arg(long, value_name = "3|4|any", value_parser = super::version::parse_accept)]
+    pub(super) tcpcl_version: Option<super::version::Accept>,
     #[command(flatten)]
     pub(super) bundle: super::bundle::ListenBundleArgs,
     #[command(flatten)]
@@ -161,6 +165,10 @@ pub(crate) struct SendArgs {
     /// directory sends every regular file under it.
     #[arg(value_name = "FILE|DIR|-", required = true)]
     pub(super) files: Vec<PathBuf>,
+    /// TCPCL version to speak: 4 (RFC 9174, default) or 3 (RFC 7242: no TLS; without
+    /// acknowledgments from the peer, delivery is not confirmed).
+    #[arg(long, value_name = "3|4", value_parser = super::version::parse_version)]
+    pub(super) tcpcl_version: Option<u8>,
     #[command(flatten)]
     pub(super) bundle: super::bundle::SendBundleArgs,
     #[command(flatten)]

@@ -129,6 +129,10 @@ fn explain_session_close(c: &CoreClose, peer: &str) -> String {
         CoreClose::BadMagic => {
             format!("{peer} is not a TCPCL node (its contact header does not start with \"dtn!\")")
         }
+        // Version 4 is refused only by a v3 session (`--tcpcl-version 3`).
+        CoreClose::VersionMismatch { version: 4 } => {
+            format!("contact failure: {peer} speaks TCPCL version 4 (RFC 9174), this session speaks version 3 (RFC 7242)")
+        }
         CoreClose::VersionMismatch { version } => {
             let rfc = if *version == 3 { " (RFC 7242)" } else { "" };
             format!("contact failure: {peer} speaks TCPCL version {version}{rfc}, we speak version 4 (RFC 9174)")

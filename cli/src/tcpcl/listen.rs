@@ -24,6 +24,7 @@ use std::time::Duration;
 
 pub(super) fn listen(a: &ListenArgs) -> Result<()> {
     let mut cfg = a.agent.config(ConfigFor::Listen)?;
+    super::version::apply_accept(&mut cfg, a.tcpcl_version);
     // --bind replaces init_listen; without it, every init_listen entry is used.
     let binds: Vec<String> = match &a.bind {
         Some(b) => vec![with_default_port(b, DEFAULT_PORT)],

@@ -14,7 +14,8 @@
 //! `explain` (sentences for failures, by error variant), `certs` (`gen-certs`),
 //! `inputs` (FILE/DIR/`-` arguments of `send`), `bundle` (the BPv7 flags and the
 //! wrapping of files), `bundle_sink` (`listen --bundles`), `names` (`--keep-names`),
-//! `report` (summary and arrival lines, text or `--json`).
+//! `report` (summary and arrival lines, text or `--json`),
+//! `version` (`--tcpcl-version`: TCPCLv3, RFC 7242, beside v4).
 
 mod args;
 mod bundle;
@@ -27,6 +28,7 @@ mod names;
 mod report;
 mod send;
 mod store;
+mod version;
 
 use anyhow::{anyhow, Result};
 use proto_net::tcpcl::{Agent, Config, Error as AgentError};

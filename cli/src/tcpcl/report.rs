@@ -22,14 +22,19 @@ pub(super) struct SendReport {
     pub(super) sha256: String,
     /// The TCPCL transfer ID.
     pub(super) transfer_id: u64,
-    /// Bytes acknowledged (the bundle's size when wrapped).
+    /// Bytes acknowledged (the bundle's size when wrapped), or sent in full when
+    /// `acknowledged` is false.
     pub(super) wire_len: u64,
+    /// Whether the peer acknowledged the transfer; false for a TCPCLv3 peer that asked
+    /// for no acknowledgments (written in full, delivery not confirmed).
+    pub(super) acknowledged: bool,
     /// Source and destination EIDs, when wrapped in a bundle.
     pub(super) bundle: Option<(String, String)>,
 }
 
 impl SendReport {
-    /// Prints the summary line (or JSON object) of an acknowledged file:
+    /// Prints the summary line (or JSON object) of a file acknowledged (or, to a
+    /// TCPCLv3 peer without acks, written) in full:
     /// `sent FILE SIZE bytes sha256=HEX transfer=ID to ADDR[ bundle=SRC->DST (N bytes)]`.
     pub(super) fn print(&self, to: &str, as_json: bool) {
         if as_json {
@@ -39,9 +44,9 @@ impl SendReport {
                 "size": self.size,
                 "sha256": self.sha256,
                 "transfer_id": self.transfer_id,
-                "acknowledged": self.wire_len,
+                "acknowledged": if self.acknowledged { self.wire_len } else { 0 },
                 "to": to,
-                "result": "acknowledged",
+                "result": if self.acknowledged { "acknowledged" } else { "sent" },
             });
             if let (Some((src, dst)), Some(m)) = (&self.bundle, v.as_object_mut()) {
                 m.insert(

@@ -39,6 +39,9 @@ pub(super) fn send(a: &SendArgs) -> Result<()> {
     if a.local_address.is_some() {
         cfg.connect_local_address.clone_from(&a.local_address);
     }
+    if let Some(v) = a.tcpcl_version {
+        cfg.tcpcl_version = v;
+    }
     cfg.validate().context("invalid agent configuration")?;
     if a.files.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
         clap::Error::raw(
@@ -79,6 +82,8 @@ pub(super) fn send(a: &SendArgs) -> Result<()> {
     let params = s.wait_established(contact_timeout + Duration::from_secs(5))?;
     log::info!("{}", describe_session(&params));
     let ack_timeout = (a.ack_timeout > 0).then(|| Duration::from_secs(a.ack_timeout));
+    // Bundles written in full that the peer never acknowledges (TCPCLv3 without acks).
+    let mut unconfirmed = 0usize;
     let result = (|| -> Result<()> {
         for input in inputs {
             let shown = input.display();
@@ -92,7 +97,15 @@ pub(super) fn send(a: &SendArgs) -> Result<()> {
             );
             match sent {
                 Ok(r) => {
-                    log::info!("{shown}: {} bytes acknowledged by {to}", r.wire_len);
+                    if r.acknowledged {
+                        log::info!("{shown}: {} bytes acknowledged by {to}", r.wire_len);
+                    } else {
+                        unconfirmed += 1;
+                        log::info!(
+                            "{shown}: {} bytes sent to {to} (not acknowledged)",
+                            r.wire_len
+                        );
+                    }
                     r.print(to, a.bundle.json);
                 }
                 Err(e) => {
@@ -108,6 +121,25 @@ pub(super) fn send(a: &SendArgs) -> Result<()> {
     // Graceful end either way: SESS_TERM exchange, bounded.
     let close = s.finish(term_timeout * 2 + Duration::from_secs(2));
     result?;
+    if unconfirmed > 0 {
+        // TCPCLv3 without acknowledgments: success is everything written and the
+        // session ended with SHUTDOWN cleanly; the peer never confirms delivery.
+        return match close {
+            Some(r) if r.is_graceful() => {
+                eprintln!(
+                    "note: {unconfirmed} bundle(s) were sent in full, but {to} did not ask for acknowledgments (TCPCLv3): delivery was not confirmed by the peer"
+                );
+                Ok(())
+            }
+            Some(r) => bail!(
+                "{unconfirmed} bundle(s) were sent without acknowledgment, and the session did not end cleanly: {}",
+                explain_close(&r, to)
+            ),
+            None => bail!(
+                "{unconfirmed} bundle(s) were sent without acknowledgment, and {to} did not end the session in time"
+            ),
+        };
+    }
     match close {
         Some(r) if r.is_graceful() => {}
         Some(r) => eprintln!(
@@ -162,7 +194,7 @@ fn send_one(
                 (tid, None, hash)
             }
         };
-        let wire_len = s.wait_transfer(tid, len, &shown, ack_timeout)?;
+        let (wire_len, acknowledged) = s.wait_transfer(tid, len, &shown, ack_timeout)?;
         let sha256 = hex(lock(&hash).clone().finalize().as_slice());
         return Ok(SendReport {
             file,
@@ -171,6 +203,7 @@ fn send_one(
             sha256,
             transfer_id: tid,
             wire_len,
+            acknowledged,
             bundle: None,
         });
     };
@@ -191,7 +224,7 @@ fn send_one(
     let tid = session
         .send_bytes(bundle)
         .map_err(|e| s.explain_send(e, &shown))?;
-    let wire_len = s.wait_transfer(tid, Some(bundle_len), &shown, ack_timeout)?;
+    let (wire_len, acknowledged) = s.wait_transfer(tid, Some(bundle_len), &shown, ack_timeout)?;
     Ok(SendReport {
         file,
         name,
@@ -199,6 +232,7 @@ fn send_one(
         sha256: hex(Sha256::digest(&payload).as_slice()),
         transfer_id: tid,
         wire_len,
+        acknowledged,
         bundle: Some((w.source().to_string(), w.destination().to_string())),
     })
 }
@@ -289,14 +323,16 @@ impl Sender<'_> {
         }
     }
 
-    /// Waits until transfer `tid` is acknowledged in full; returns its length.
+    /// Waits until transfer `tid` is acknowledged in full; returns its length and
+    /// `true`, or `false` when it was sent in full to a peer that does not acknowledge
+    /// (TCPCLv3 without acks).
     fn wait_transfer(
         &mut self,
         tid: u64,
         len: Option<u64>,
         name: &str,
         ack_timeout: Option<Duration>,
-    ) -> Result<u64> {
+    ) -> Result<(u64, bool)> {
         let bar = progress::bar(len, name);
         let mut acked = 0;
         loop {
@@ -334,7 +370,16 @@ impl Sender<'_> {
                             bail!("{name}: {total} bytes were acknowledged, but the file has {l}");
                         }
                     }
-                    return Ok(total);
+                    return Ok((total, true));
+                }
+                Event::TransferSent {
+                    transfer_id,
+                    len: total,
+                    ..
+                } if transfer_id == tid => {
+                    bar.set_position(total);
+                    bar.finish();
+                    return Ok((total, false));
                 }
                 Event::TransferRefused {
                     direction: Direction::Outgoing,

@@ -141,6 +141,33 @@ impl<'a> Contact<'a> {
         finish(decode_inner(&mut r, limits).map(|c| (c, r.position())))
     }
 
+    /// The version a peer speaks, from the first five octets of its contact header
+    /// (magic and version), without waiting for the rest: what a passive side that
+    /// serves several versions needs before it may answer (see
+    /// [`v3`](super::v3) for the RFC 7242 §4.1 deviation this implies). A wrong
+    /// magic is an error as soon as the first differing octet arrives.
+    ///
+    /// ```
+    /// use proto_core::tcpcl::{Contact, Status};
+    /// assert_eq!(Contact::peek_version(b"dtn!\x03\x00")?, Status::Complete(3));
+    /// assert_eq!(Contact::peek_version(b"dtn")?, Status::Partial { needed: 2 });
+    /// assert!(Contact::peek_version(b"dtx").is_err());
+    /// # Ok::<(), proto_core::tcpcl::DecodeError>(())
+    /// ```
+    pub fn peek_version(buf: &[u8]) -> Result<Status<u8>, DecodeError> {
+        for (offset, (&found, &want)) in buf.iter().zip(MAGIC.iter()).enumerate() {
+            if found != want {
+                return Err(DecodeError::BadMagic { offset, found });
+            }
+        }
+        match buf.get(MAGIC.len()) {
+            Some(&v) => Ok(Status::Complete(v)),
+            None => Ok(Status::Partial {
+                needed: MAGIC.len() + 1 - buf.len(),
+            }),
+        }
+    }
+
     /// The version byte of the header.
     pub const fn version(&self) -> u8 {
         match self {

@@ -4,8 +4,6 @@
 //! says receivers ignore them) and stay visible through `reserved_bits()` (for example
 //! [`SegmentFlags::reserved_bits`]), while the defined bits have typed accessors.
 
-use std::fmt;
-
 macro_rules! flag_byte {
     (
         $(#[$meta:meta])*
@@ -69,10 +67,10 @@ macro_rules! flag_byte {
         /// Lists the set flags by name in the order they are declared (the order of
         /// the RFC's flag table), `|`-separated, then any reserved bits in hex; `0`
         /// when nothing is set.
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 let mut first = true;
-                let mut sep = |f: &mut fmt::Formatter<'_>| {
+                let mut sep = |f: &mut std::fmt::Formatter<'_>| {
                     let s = if first { "" } else { "|" };
                     first = false;
                     f.write_str(s)
@@ -95,6 +93,9 @@ macro_rules! flag_byte {
         }
     };
 }
+
+// The v3 codec declares its flag bytes with the same macro.
+pub(crate) use flag_byte;
 
 flag_byte! {
     /// Flags of the TCPCLv4 contact header (RFC 9174 §4.2).

@@ -1,5 +1,5 @@
-//! TCPCLv4 (RFC 9174) wire codec and session state machine, with recognition of the
-//! TCPCLv3 (RFC 7242) contact header.
+//! TCPCLv4 (RFC 9174) wire codec and session state machine, and TCPCLv3 (RFC 7242)
+//! beside it in [`v3`].
 //!
 //! This module owns the bytes on the wire and, in [`session`], the session state machine
 //! built on them. The codec part covers the contact header ([`Contact`]), the seven
@@ -40,6 +40,7 @@ mod message;
 mod reason;
 pub mod sdnv;
 pub mod session;
+pub mod v3;
 
 #[cfg(test)]
 mod tests;

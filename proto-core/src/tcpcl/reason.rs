@@ -3,8 +3,6 @@
 //! Each is a newtype over the raw octet so codes registered after this crate was
 //! written pass through unchanged: an unknown reason is never a decode error.
 
-use std::fmt;
-
 macro_rules! reason_code {
     (
         $(#[$meta:meta])*
@@ -44,8 +42,8 @@ macro_rules! reason_code {
         /// `proto decode` shows next to the raw octet). The alternate form (`{:#}`) is
         /// the sentence form for messages: the name with the code in decimal, e.g.
         /// `no resources (2)`, or `unassigned (42)`.
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 match (self.name(), f.alternate()) {
                     (Some(n), false) => f.write_str(n),
                     (None, false) => write!(f, "unknown(0x{:02x})", self.0),
@@ -56,6 +54,9 @@ macro_rules! reason_code {
         }
     };
 }
+
+// The v3 codec declares its reason codes with the same macro.
+pub(crate) use reason_code;
 
 reason_code! {
     /// Why a session is being terminated (SESS_TERM, RFC 9174 §6.1).

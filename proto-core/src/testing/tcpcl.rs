@@ -15,10 +15,118 @@
 
 use super::Endpoint;
 use crate::tcpcl::{
-    Event, Ready, SessTermReason, Session, State, Transmit, TransmitError, UsageError,
+    v3, Event, Input, Ready, SessTermReason, Session, State, Transmit, TransmitError, UsageError,
 };
 use std::collections::VecDeque;
 use std::time::Instant;
+
+/// The session calls the adapter makes, implemented by the v4 [`Session`] and the
+/// v3 [`v3::Session`] alike (they share the contract), so one adapter drives both.
+pub trait TcpclCore {
+    /// `handle_input`.
+    fn handle_input<'a>(&mut self, now: Instant, input: &'a [u8]) -> Input<'a>;
+    /// `confirm_segment`.
+    fn confirm_segment(&mut self, transfer_id: u64) -> Result<(), UsageError>;
+    /// `handle_eof`.
+    fn handle_eof(&mut self, now: Instant);
+    /// `poll_timeout`.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// `handle_timeout`.
+    fn handle_timeout(&mut self, now: Instant);
+    /// `poll_transmit`.
+    fn poll_transmit(
+        &mut self,
+        now: Instant,
+        out: &mut [u8],
+        ready: &mut dyn FnMut(u64) -> Ready,
+    ) -> Result<Option<Transmit>, TransmitError>;
+    /// `start_transfer`.
+    fn start_transfer(&mut self, total_len: Option<u64>) -> Result<u64, UsageError>;
+    /// `abandon_transfer`.
+    fn abandon_transfer(&mut self, transfer_id: u64) -> Result<(), UsageError>;
+    /// `close`.
+    fn close(&mut self);
+    /// `state`.
+    fn state(&self) -> State;
+    /// `outgoing_count`.
+    fn outgoing_count(&self) -> usize;
+    /// `terminate`.
+    fn terminate(&mut self, now: Instant, reason: SessTermReason) -> Result<(), UsageError>;
+    /// `poll_event`.
+    fn poll_event(&mut self) -> Option<Event>;
+    /// `is_closed`.
+    fn is_closed(&self) -> bool;
+    /// `tls_established` (v3 has no TLS: never asked for).
+    fn tls_established(&mut self, now: Instant, ids: &[&str]) -> Result<(), UsageError>;
+}
+
+macro_rules! tcpcl_core {
+    ($t:ty, $tls:expr) => {
+        impl TcpclCore for $t {
+            fn handle_input<'a>(&mut self, now: Instant, input: &'a [u8]) -> Input<'a> {
+                <$t>::handle_input(self, now, input)
+            }
+            fn confirm_segment(&mut self, transfer_id: u64) -> Result<(), UsageError> {
+                <$t>::confirm_segment(self, transfer_id)
+            }
+            fn handle_eof(&mut self, now: Instant) {
+                <$t>::handle_eof(self, now)
+            }
+            fn poll_timeout(&self) -> Option<Instant> {
+                <$t>::poll_timeout(self)
+            }
+            fn handle_timeout(&mut self, now: Instant) {
+                <$t>::handle_timeout(self, now)
+            }
+            fn poll_transmit(
+                &mut self,
+                now: Instant,
+                out: &mut [u8],
+                ready: &mut dyn FnMut(u64) -> Ready,
+            ) -> Result<Option<Transmit>, TransmitError> {
+                <$t>::poll_transmit(self, now, out, ready)
+            }
+            fn start_transfer(&mut self, total_len: Option<u64>) -> Result<u64, UsageError> {
+                <$t>::start_transfer(self, total_len)
+            }
+            fn abandon_transfer(&mut self, transfer_id: u64) -> Result<(), UsageError> {
+                <$t>::abandon_transfer(self, transfer_id)
+            }
+            fn close(&mut self) {
+                <$t>::close(self)
+            }
+            fn state(&self) -> State {
+                <$t>::state(self)
+            }
+            fn outgoing_count(&self) -> usize {
+                <$t>::outgoing_count(self)
+            }
+            fn terminate(
+                &mut self,
+                now: Instant,
+                reason: SessTermReason,
+            ) -> Result<(), UsageError> {
+                <$t>::terminate(self, now, reason)
+            }
+            fn poll_event(&mut self) -> Option<Event> {
+                <$t>::poll_event(self)
+            }
+            fn is_closed(&self) -> bool {
+                <$t>::is_closed(self)
+            }
+            fn tls_established(&mut self, now: Instant, ids: &[&str]) -> Result<(), UsageError> {
+                #[allow(clippy::redundant_closure_call)]
+                ($tls)(self, now, ids)
+            }
+        }
+    };
+}
+
+tcpcl_core!(Session, |s: &mut Session, now, ids: &[&str]| s
+    .tls_established(now, ids));
+tcpcl_core!(v3::Session, |_: &mut v3::Session, _, _: &[&str]| Err(
+    UsageError::WrongState
+));
 
 /// What went wrong while the adapter drove its session (a test usually expects
 /// nothing).
@@ -52,9 +160,9 @@ struct Payload {
 
 /// A TCPCL session and the bundles its application wants to send.
 #[derive(Debug)]
-pub struct TcpclEndpoint {
+pub struct TcpclEndpoint<S: TcpclCore = Session> {
     /// The core under test.
-    pub session: Session,
+    pub session: S,
     /// Bundles not started yet (the session is not established, or its outgoing
     /// transfer table is full).
     pub outbox: VecDeque<Vec<u8>>,
@@ -72,15 +180,18 @@ pub struct TcpclEndpoint {
     /// Started bundles the session cancelled before sending any of them
     /// ([`Event::OutgoingCancelled`]), with their transfer IDs.
     pub cancelled: Vec<(u64, Vec<u8>)>,
+    /// Our transfers fully sent without acknowledgment ([`Event::OutgoingSent`], v3
+    /// without acks), in order.
+    pub sent_unacked: Vec<u64>,
     /// Errors the session returned to the adapter (a test usually expects none).
     pub errors: Vec<EndpointError>,
     sources: Vec<Source>,
     payload: Option<Payload>,
 }
 
-impl TcpclEndpoint {
+impl<S: TcpclCore> TcpclEndpoint<S> {
     /// Wraps `session`.
-    pub fn new(session: Session) -> Self {
+    pub fn new(session: S) -> Self {
         TcpclEndpoint {
             session,
             outbox: VecDeque::new(),
@@ -90,6 +201,7 @@ impl TcpclEndpoint {
             terminate_when_idle: None,
             finished: Vec::new(),
             cancelled: Vec::new(),
+            sent_unacked: Vec::new(),
             errors: Vec::new(),
             sources: Vec::new(),
             payload: None,
@@ -169,7 +281,7 @@ impl TcpclEndpoint {
     }
 }
 
-impl Endpoint for TcpclEndpoint {
+impl<S: TcpclCore> Endpoint for TcpclEndpoint<S> {
     type Event = Event;
 
     fn input(
@@ -213,7 +325,7 @@ impl Endpoint for TcpclEndpoint {
             }
             self.start_queued();
             let sources = &self.sources;
-            let ready = |id: u64| {
+            let mut ready = |id: u64| {
                 let s = sources
                     .iter()
                     .find(|s| s.id == id)
@@ -223,7 +335,7 @@ impl Endpoint for TcpclEndpoint {
                     complete: true,
                 }
             };
-            match self.session.poll_transmit(now, out, ready) {
+            match self.session.poll_transmit(now, out, &mut ready) {
                 Ok(Some(Transmit::Control(n))) => return Some(n),
                 Ok(Some(Transmit::Segment {
                     transfer_id,
@@ -295,6 +407,7 @@ impl Endpoint for TcpclEndpoint {
             Event::OutgoingRefused { transfer_id, .. } => {
                 self.forget(transfer_id);
             }
+            Event::OutgoingSent { transfer_id, .. } => self.sent_unacked.push(transfer_id),
             Event::OutgoingCancelled { transfer_id } => {
                 if let Some(data) = self.forget(transfer_id) {
                     self.cancelled.push((transfer_id, data));

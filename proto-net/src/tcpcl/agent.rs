@@ -9,12 +9,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver};
-use proto_core::tcpcl::{SessTermReason, Session, Side, State};
+use proto_core::tcpcl::{SessTermReason, Side, State};
 
 use super::busy::{oldest_in_contact, refuse_busy};
 use super::config::Config;
 use super::driver::rxbuf::{ReadBudget, BUDGET};
-use super::driver::{Driver, Owner, Parts};
+use super::driver::{Accept, Core, Driver, Owner, Parts};
 use super::error::{ConfigError, Error, Result};
 use super::events::{Event, SessionId};
 use super::handle::SessionHandle;
@@ -77,6 +77,9 @@ pub(crate) struct Inner {
     /// phase (a subset of `sessions`, locked after it); they no longer count against
     /// `max_sessions`.
     evicted: Mutex<HashSet<SessionId>>,
+    /// Peers whose TCPCLv3 SHUTDOWN asked for a reconnection delay: no `connect`
+    /// to them before the instant.
+    hold_offs: Mutex<HashMap<SocketAddr, Instant>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -89,6 +92,15 @@ impl Owner for Inner {
         s.remove(&id);
         lock(&self.evicted).remove(&id);
         s.is_empty()
+    }
+
+    fn hold_off(&self, peer: SocketAddr, delay: Duration) {
+        // A delay beyond what an Instant holds is as good as forever.
+        let now = Instant::now();
+        let until = now
+            .checked_add(delay)
+            .unwrap_or_else(|| now + Duration::from_secs(u64::from(u32::MAX)));
+        lock(&self.hold_offs).insert(peer, until);
     }
 
     /// After the last session closed: stop if shutting down or `stop_on_close`.
@@ -104,6 +116,18 @@ impl Owner for Inner {
 }
 
 impl Inner {
+    /// Time left of a TCPCLv3 reconnection delay `peer` asked for, if any.
+    fn held_off(&self, peer: SocketAddr) -> Option<Duration> {
+        let mut h = lock(&self.hold_offs);
+        let until = *h.get(&peer)?;
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            h.remove(&peer);
+            return None;
+        }
+        Some(left)
+    }
+
     fn mark_stopped(&self) {
         {
             let mut l = lock(&self.life);
@@ -162,7 +186,11 @@ impl Inner {
             Some(c) => c.clone(),
             None => self.config.session_config(can_tls)?,
         };
-        let core = Session::new(cfg, side, Instant::now())?;
+        let accept = match self.config.accept_tcpcl_version {
+            Some(v) => Accept::Only(v),
+            None => Accept::Any,
+        };
+        let core = Core::new(cfg, side, self.config.tcpcl_version, accept, Instant::now())?;
         let id = SessionId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let (commands_tx, commands) = unbounded();
         let waker = Waker::new();
@@ -334,6 +362,7 @@ impl Agent {
             read_budget: ReadBudget::new(BUDGET),
             refusing: Arc::new(AtomicUsize::new(0)),
             evicted: Mutex::new(HashSet::new()),
+            hold_offs: Mutex::default(),
         });
         Ok(Agent {
             _guard: Arc::new(Guard(inner.clone())),
@@ -460,13 +489,17 @@ impl Agent {
         let server_name = opts.server_name.or_else(|| addr.host_name());
         let mut last = None;
         for a in addr.to_socket_addrs().map_err(Error::Resolve)? {
+            if let Some(remaining) = self.inner.held_off(a) {
+                last = Some(Error::ReconnectDelay { peer: a, remaining });
+                continue;
+            }
             match sockets::connect(a, local, timeout) {
                 Ok(s) => return self.inner.start_session(s, Side::Active, server_name),
-                Err(e) => last = Some(e),
+                Err(e) => last = Some(Error::Io(e)),
             }
         }
         let none = || Error::Resolve(io::Error::new(io::ErrorKind::NotFound, "no address"));
-        Err(last.map_or_else(none, Error::Io))
+        Err(last.unwrap_or_else(none))
     }
 
     /// IDs of all open sessions (the seed's `get_connections`).

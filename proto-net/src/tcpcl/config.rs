@@ -146,6 +146,13 @@ pub struct Config {
     pub max_queued_transfers: usize,
     /// Capacity of the event channel (see [`Agent::events`](super::Agent::events)).
     pub event_capacity: usize,
+    /// TCPCL version outgoing sessions speak: 4 (RFC 9174, the default) or 3
+    /// (RFC 7242, for ION, µD3TN, DTNME and HDTN nodes).
+    pub tcpcl_version: u8,
+    /// TCPCL versions listeners accept: absent accepts both (the peer's contact
+    /// header decides), 3 or 4 only that one (a peer of the other version gets the
+    /// version-mismatch answer). A v3 peer is refused when `require_tls` is set.
+    pub accept_tcpcl_version: Option<u8>,
 }
 
 impl Default for Config {
@@ -189,6 +196,8 @@ impl Default for Config {
             max_pending_acks: 64,
             max_queued_transfers: 16,
             event_capacity: 4096,
+            tcpcl_version: 4,
+            accept_tcpcl_version: None,
         }
     }
 }
@@ -292,6 +301,25 @@ impl Config {
                 "ignore_host_authn",
                 "cannot be combined with require_host_authn",
             ));
+        }
+        for (key, v) in [
+            ("tcpcl_version", Some(self.tcpcl_version)),
+            ("accept_tcpcl_version", self.accept_tcpcl_version),
+        ] {
+            if v.is_some_and(|v| v != 3 && v != 4) {
+                return Err(invalid(key, "must be 3 or 4"));
+            }
+        }
+        let v3_only = self.tcpcl_version == 3 || self.accept_tcpcl_version == Some(3);
+        if v3_only {
+            for (setting, on) in [
+                ("require_tls", self.tls_required()),
+                ("require_node_authn", self.require_node_authn),
+            ] {
+                if on {
+                    return Err(Error::Config(ConfigError::NotInTcpclV3 { setting }));
+                }
+            }
         }
         Ok(())
     }

@@ -50,6 +50,15 @@ pub enum Error {
     /// The agent already has `max_sessions` sessions.
     #[error("session limit reached")]
     TooManySessions,
+    /// A TCPCLv3 peer ended its last session with a SHUTDOWN reconnection delay
+    /// (RFC 7242 §6.1) that has not passed yet: `connect` honours it.
+    #[error("{peer} asked not to be reconnected to for another {} s (TCPCLv3 SHUTDOWN reconnection delay)", remaining.as_secs().max(1))]
+    ReconnectDelay {
+        /// The peer.
+        peer: std::net::SocketAddr,
+        /// Time left until a connect is allowed.
+        remaining: std::time::Duration,
+    },
 }
 
 /// What is wrong with a configuration; each variant names the key or part at fault.
@@ -87,6 +96,15 @@ pub enum ConfigError {
     /// credentials).
     #[error("require_tls is set but TLS is not available (tls_enable and credentials)")]
     TlsRequiredButUnavailable,
+    /// A setting asks for something TCPCLv3 (RFC 7242) cannot do — TLS
+    /// (`require_tls`), node authentication (`require_node_authn`) — while v3 is the
+    /// version to connect with (`tcpcl_version: 3`) or the only one accepted
+    /// (`accept_tcpcl_version: 3`).
+    #[error("{setting} cannot be honoured with TCPCL version 3 (RFC 7242 has no TLS or node authentication)")]
+    NotInTcpclV3 {
+        /// The key asking for it.
+        setting: &'static str,
+    },
     /// The TLS settings (`tls_*` keys) cannot be used.
     #[error("{0}")]
     Tls(#[from] TlsError),

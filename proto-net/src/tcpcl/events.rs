@@ -47,13 +47,19 @@ pub enum Direction {
 pub struct SessionParams {
     /// Our side of the connection.
     pub side: Side,
-    /// The peer's node ID from its SESS_INIT.
+    /// The TCPCL version of the session: 4 (RFC 9174) or 3 (RFC 7242).
+    pub version: u8,
+    /// The peer's node ID from its SESS_INIT (v4), or the EID from its contact
+    /// header (v3: never authenticated, RFC 7242 has no means to).
     pub peer_node_id: String,
+    /// What the v3 contact headers negotiated (acknowledgments, refusal, LENGTH,
+    /// reactive fragmentation); `None` for v4 sessions.
+    pub v3: Option<proto_core::tcpcl::v3::Negotiated>,
     /// Negotiated keepalive interval, seconds (0: none).
     pub keepalive: u16,
-    /// Largest segment the peer accepts.
+    /// Largest segment the peer accepts (v3 has no such limit: `u64::MAX`).
     pub peer_segment_mru: u64,
-    /// Largest transfer the peer accepts.
+    /// Largest transfer the peer accepts (v3 has no such limit: `u64::MAX`).
     pub peer_transfer_mru: u64,
     /// Our Segment MRU.
     pub local_segment_mru: u64,
@@ -163,6 +169,18 @@ pub enum Event {
         /// Total bytes.
         len: u64,
     },
+    /// Every byte of an outgoing transfer was handed to the transport, and the peer
+    /// will not acknowledge it: a TCPCLv3 session whose peer did not ask for
+    /// acknowledgments. The transfer is over, but its delivery is unconfirmed
+    /// (compare [`Event::TransferFinished`]).
+    TransferSent {
+        /// The session.
+        session: SessionId,
+        /// The transfer ID.
+        transfer_id: u64,
+        /// Total bytes.
+        len: u64,
+    },
     /// A transfer was refused (XFER_REFUSE sent or received).
     TransferRefused {
         /// The session.
@@ -212,6 +230,7 @@ impl Event {
             | Event::TransferStarted { session, .. }
             | Event::TransferProgress { session, .. }
             | Event::TransferFinished { session, .. }
+            | Event::TransferSent { session, .. }
             | Event::TransferRefused { session, .. }
             | Event::TransferCancelled { session, .. }
             | Event::BundleReceived { session, .. } => Some(*session),

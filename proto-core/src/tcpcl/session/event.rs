@@ -65,6 +65,17 @@ pub enum Event {
         /// Whether the whole transfer is now acknowledged.
         finished: bool,
     },
+    /// Every byte of one of our transfers was handed out for sending and the peer will
+    /// not acknowledge it: a TCPCLv3 session without negotiated acknowledgments
+    /// ([`v3::Session`](crate::tcpcl::v3::Session)). The transfer is over as far as
+    /// the session can tell, but delivery is unconfirmed. v4 sessions never report
+    /// this (every v4 transfer is acknowledged: [`Event::OutgoingAcked`]).
+    OutgoingSent {
+        /// Our transfer ID.
+        transfer_id: u64,
+        /// Bytes sent.
+        len: u64,
+    },
     /// The peer refused one of our transfers; stop sending it.
     OutgoingRefused {
         /// Our transfer ID.
@@ -117,9 +128,10 @@ pub enum CloseReason {
     PeerClosed,
     /// The peer's contact header did not start with `dtn!` (closed without reply).
     BadMagic,
-    /// The peer speaks another TCPCL version. A passive side answers with its contact
-    /// header and SESS_TERM Version Mismatch; an active side closes without a reply
-    /// (RFC 9174 §4.3).
+    /// The peer speaks another TCPCL version. A v4 passive side answers with its
+    /// contact header and SESS_TERM Version Mismatch; a v4 active side closes without a
+    /// reply (RFC 9174 §4.3). A v3 session answers with SHUTDOWN Version Mismatch
+    /// after its contact header (RFC 7242 §4.2).
     VersionMismatch {
         /// The version byte the peer sent.
         version: u8,
@@ -194,6 +206,11 @@ impl fmt::Display for CloseReason {
             }
             CloseReason::BadMagic => {
                 f.write_str("the peer is not a TCPCL node (no \"dtn!\" contact header)")
+            }
+            // Version 4 is refused only by a v3-only session, 3 (and any other) by a
+            // v4-only one.
+            CloseReason::VersionMismatch { version: 4 } => {
+                f.write_str("the peer speaks TCPCL version 4, not 3")
             }
             CloseReason::VersionMismatch { version } => {
                 write!(f, "the peer speaks TCPCL version {version}, not 4")
@@ -347,6 +364,10 @@ mod tests {
             (
                 CloseReason::VersionMismatch { version: 3 },
                 "the peer speaks TCPCL version 3, not 4",
+            ),
+            (
+                CloseReason::VersionMismatch { version: 4 },
+                "the peer speaks TCPCL version 4, not 3",
             ),
         ];
         for (reason, text) in cases {

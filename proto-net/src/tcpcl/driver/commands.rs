@@ -48,7 +48,7 @@ impl Driver {
             let waiting = match self.core.state() {
                 State::Contact | State::TlsHandshake | State::SessionInit => true,
                 State::Established if self.drain.is_none() => {
-                    self.core.outgoing_count() >= self.core.config().max_outgoing_transfers
+                    self.core.outgoing_count() >= self.core.max_outgoing_transfers()
                 }
                 _ => false,
             };

@@ -64,6 +64,15 @@ impl Driver {
                         });
                     }
                 }
+                CoreEvent::OutgoingSent { transfer_id, len } => {
+                    // Only TCPCLv3 sessions without acknowledgments report this.
+                    self.outgoing_done(transfer_id);
+                    self.report.emit(Event::TransferSent {
+                        session,
+                        transfer_id,
+                        len,
+                    });
+                }
                 CoreEvent::OutgoingRefused {
                     transfer_id,
                     reason,
@@ -102,6 +111,11 @@ impl Driver {
                     });
                 }
                 CoreEvent::Closed { reason } => {
+                    let delay = self.core.v3().and_then(|s| s.peer_shutdown()?.delay);
+                    if let Some(d) = delay {
+                        self.owner
+                            .hold_off(self.shared.peer_addr, Duration::from_secs(d));
+                    }
                     let r = self
                         .close_override
                         .take()
@@ -136,22 +150,43 @@ impl Driver {
     }
 
     pub(super) fn on_established(&mut self) {
-        let Some(n) = self.core.negotiated() else {
-            return;
-        };
         let peer_node_id = self.core.peer_node_id().unwrap_or_default().to_owned();
-        let cfg = self.core.config();
-        let params = SessionParams {
-            side: self.core.side(),
-            peer_node_id: peer_node_id.clone(),
-            keepalive: n.keepalive,
-            peer_segment_mru: n.peer_segment_mru,
-            peer_transfer_mru: n.peer_transfer_mru,
-            local_segment_mru: cfg.segment_mru,
-            local_transfer_mru: cfg.transfer_mru,
-            tls: n.tls,
-            peer_addr: self.shared.peer_addr,
-            local_addr: self.shared.local_addr,
+        let (peer_addr, local_addr) = (self.shared.peer_addr, self.shared.local_addr);
+        let params = if let Some(s) = self.core.v4() {
+            let Some(n) = s.negotiated() else { return };
+            let cfg = s.config();
+            SessionParams {
+                side: s.side(),
+                version: 4,
+                peer_node_id: peer_node_id.clone(),
+                v3: None,
+                keepalive: n.keepalive,
+                peer_segment_mru: n.peer_segment_mru,
+                peer_transfer_mru: n.peer_transfer_mru,
+                local_segment_mru: cfg.segment_mru,
+                local_transfer_mru: cfg.transfer_mru,
+                tls: n.tls,
+                peer_addr,
+                local_addr,
+            }
+        } else if let Some(s) = self.core.v3() {
+            let Some(n) = s.negotiated() else { return };
+            SessionParams {
+                side: s.side(),
+                version: 3,
+                peer_node_id: peer_node_id.clone(),
+                v3: Some(n),
+                keepalive: n.keepalive,
+                peer_segment_mru: u64::MAX,
+                peer_transfer_mru: u64::MAX,
+                local_segment_mru: u64::MAX,
+                local_transfer_mru: s.config().transfer_mru,
+                tls: false,
+                peer_addr,
+                local_addr,
+            }
+        } else {
+            return;
         };
         let mut node_failed = false;
         self.shared.update(|s| {

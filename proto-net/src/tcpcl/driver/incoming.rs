@@ -8,7 +8,9 @@
 //! delivered). A sink that fails refuses the transfer (No Resources) instead, so
 //! nothing acknowledged is ever lost.
 
-use proto_core::tcpcl::{RxData, Session, XferRefuseReason};
+use proto_core::tcpcl::{RxData, XferRefuseReason};
+
+use super::Core;
 
 use super::super::events::{Direction, Event, SessionId};
 use super::super::report::Reporter;
@@ -41,7 +43,7 @@ impl Incoming {
     }
 
     /// Confirms the END segments of bundles whose events are now on the channel.
-    pub(crate) fn confirm_delivered(&mut self, core: &mut Session, report: &Reporter) {
+    pub(crate) fn confirm_delivered(&mut self, core: &mut Core, report: &Reporter) {
         if report.is_backlogged() {
             return;
         }
@@ -59,7 +61,7 @@ impl Incoming {
     /// goes (or refuses it before any of its data is acknowledged).
     pub(crate) fn start(
         &mut self,
-        core: &mut Session,
+        core: &mut Core,
         policy: &SinkPolicy,
         report: &mut Reporter,
         info: IncomingTransfer,
@@ -99,7 +101,7 @@ impl Incoming {
     /// Hands a piece of data to its sink, and confirms or refuses a completed segment.
     pub(crate) fn deliver(
         &mut self,
-        core: &mut Session,
+        core: &mut Core,
         report: &mut Reporter,
         session: SessionId,
         d: RxData<'_>,
@@ -165,7 +167,7 @@ impl Incoming {
 
     fn sink_failed(
         &mut self,
-        core: &mut Session,
+        core: &mut Core,
         report: &mut Reporter,
         session: SessionId,
         i: usize,

@@ -39,6 +39,7 @@ mod incoming;
 mod outgoing;
 mod reader;
 pub(crate) mod rxbuf;
+pub(crate) mod sansio;
 mod tls;
 mod transport;
 
@@ -48,8 +49,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use proto_core::tcpcl::{
-    Event as CoreEvent, RxData, SessTermReason, Session, State, TlsRole, Transmit, TransmitError,
-    UsageError,
+    Event as CoreEvent, RxData, SessTermReason, State, TlsRole, Transmit, TransmitError, UsageError,
 };
 use proto_core::EncodeError;
 
@@ -65,6 +65,7 @@ use super::wake::Sleeper;
 use incoming::Incoming;
 use outgoing::{Outgoing, SourceError};
 use rxbuf::{ReadBudget, RxBuf};
+pub(crate) use sansio::{Accept, Core};
 use transport::{Failure, Output, Read_, Transport};
 
 /// Most written per turn before input gets its turn again.
@@ -85,6 +86,9 @@ pub(crate) trait Owner: Send + Sync {
     fn unregister(&self, id: SessionId) -> bool;
     /// The last session closed.
     fn last_closed(&self);
+    /// A TCPCLv3 peer's SHUTDOWN asked not to be reconnected to for `delay`
+    /// (RFC 7242 §6.1).
+    fn hold_off(&self, _peer: std::net::SocketAddr, _delay: Duration) {}
 }
 
 /// A send request's reply channel and its answer.
@@ -92,7 +96,7 @@ type Answer = (AnswerTx, Result<u64, Error>);
 
 /// Everything a session thread is built from.
 pub(crate) struct Parts {
-    pub(crate) core: Session,
+    pub(crate) core: Core,
     pub(crate) sock: std::net::TcpStream,
     pub(crate) shared: Arc<Shared>,
     pub(crate) commands: Receiver<Command>,
@@ -111,7 +115,7 @@ pub(crate) struct Parts {
 /// One session's loop state (see the module documentation).
 pub(crate) struct Driver {
     id: SessionId,
-    core: Session,
+    core: Core,
     io: Transport,
     out: Output,
     rx: RxBuf,
