@@ -245,10 +245,12 @@ fn graceful_shutdown_delivers_everything_in_flight() -> Result<()> {
         digests.push(Sha256::digest(&data).to_vec());
         p.session.send_bytes(data)?;
     }
-    assert!(
-        !p.tx.shutdown(),
-        "sessions are open, so shutdown takes a while"
-    );
+    // `shutdown` says whether the agent stopped at once. On a loaded machine the
+    // 10 MiB may already be acknowledged and the SESS_TERM exchange over before it
+    // looks again, so `true` is allowed, but only for an agent that has stopped.
+    if p.tx.shutdown() {
+        assert!(p.tx.is_stopped(), "shutdown said stopped, but the agent runs");
+    }
     assert!(
         p.session.send_bytes(vec![1]).is_err(),
         "no new sends while draining"
