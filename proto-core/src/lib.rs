@@ -12,12 +12,14 @@
 //!   machine ([`cotp::connection`]).
 //! - [`tcpcl`]: RFC 9174 contact header, messages and extension items, and the session
 //!   state machine ([`tcpcl::session`]).
+//! - [`s7`]: rack/slot addressing of S7 PLCs and the S7comm header inside COTP data.
 //! - `testing` (feature `testing`): the deterministic pair harness for state-machine tests.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod cotp;
 mod ring;
+pub mod s7;
 pub mod tcpcl;
 pub mod tpkt;
 pub mod wire;
