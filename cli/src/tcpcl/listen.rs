@@ -4,7 +4,7 @@
 use super::args::ListenArgs;
 use super::explain::{describe_session, explain_close};
 use super::store::{choose_sink, Pending, PendingMap, Store, Stored};
-use super::{lock, new_agent, usage_error};
+use super::{lock, new_agent};
 use crate::addr::with_default_port;
 use crate::arrivals::Arrivals;
 use crate::config_file::{host_port, Command as ConfigFor};
@@ -21,7 +21,8 @@ use std::time::Duration;
 
 pub(super) fn listen(a: &ListenArgs) -> Result<()> {
     let mut cfg = a.agent.config(ConfigFor::Listen)?;
-    // --bind replaces init_listen; without it, every init_listen entry is used.
+    // --bind replaces init_listen; without it, every init_listen entry is used, and
+    // without those, the TCPCL port on all interfaces.
     let binds: Vec<String> = match &a.bind {
         Some(b) => vec![with_default_port(b, DEFAULT_PORT)],
         None => cfg
@@ -30,9 +31,11 @@ pub(super) fn listen(a: &ListenArgs) -> Result<()> {
             .map(|l| host_port(&l.address, l.port))
             .collect(),
     };
-    if binds.is_empty() {
-        usage_error("--bind ADDR is required: the configuration file has no init_listen");
-    }
+    let binds = if binds.is_empty() {
+        vec![with_default_port(crate::addr::ALL_INTERFACES, DEFAULT_PORT)]
+    } else {
+        binds
+    };
     let out_dir = a.out_dir.clone().or_else(|| cfg.recv_dir.clone());
     if let Some(n) = a.max_sessions {
         cfg.max_sessions = n;
