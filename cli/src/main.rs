@@ -23,11 +23,13 @@ use std::process::ExitCode;
 #[command(name = "proto", version = install::VERSION, about, propagate_version = true)]
 pub(crate) struct Cli {
     /// More log output on stderr: -v info, -vv debug, -vvv trace (wins over RUST_LOG).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet",
+          help_heading = "Global options")]
     verbose: u8,
     /// Less log output: -q errors only, -qq nothing (wins over RUST_LOG); also hides
     /// progress bars.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count,
+          help_heading = "Global options")]
     quiet: u8,
     #[command(subcommand)]
     command: Command,
