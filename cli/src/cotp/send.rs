@@ -194,8 +194,10 @@ pub(super) fn run(a: &SendArgs) -> Result<()> {
     let mut report = Report::new(a.json, a.expect_reply && !a.json, common);
     let outcome = send_all(a, &mut conn, &to, &mut report)
         .and_then(|()| conn.close().map_err(|e| explain(e, &to)));
-    report.finish(outcome.as_ref().err())?;
-    outcome
+    let printed = report.finish(outcome.as_ref().err());
+    // The transfer's own error matters more than one printing its records.
+    outcome?;
+    printed
 }
 
 /// Sends every file (and reads the replies), recording each message in `report`.
