@@ -3,6 +3,10 @@
 
 use std::net::SocketAddr;
 
+/// What `--bind` defaults to: every IPv4 interface (the protocol's port is then
+/// added by [`with_default_port`]).
+pub(crate) const ALL_INTERFACES: &str = "0.0.0.0";
+
 /// `addr` with `port` added when it names none. Accepts `IP:PORT`, `[V6]:PORT`, a
 /// bare IPv4 or IPv6 address (with or without brackets), `HOST` and `HOST:PORT`.
 pub(crate) fn with_default_port(addr: &str, port: u16) -> String {

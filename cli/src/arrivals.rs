@@ -1,5 +1,6 @@
 //! What `listen` does with each message or bundle that arrives: an atomic file in
-//! `--out-dir`, one line on stdout (time, peer, size, SHA-256), and the `--count` limit.
+//! `--out-dir`, one line on stdout (time, peer, size, SHA-256) or with `--json` one JSON
+//! object, and the `--count` limit.
 
 use crate::decode::hex;
 use anyhow::{Context, Result};
@@ -21,6 +22,8 @@ pub(crate) struct Arrivals {
     /// Arrivals taken in this run (what `--count` limits).
     taken: AtomicU64,
     limit: Option<u64>,
+    /// One JSON object per arrival instead of a line of text.
+    json: bool,
     stdout: Mutex<()>,
 }
 
@@ -44,8 +47,17 @@ impl Arrivals {
             seq: AtomicU64::new(start),
             taken: AtomicU64::new(0),
             limit,
+            json: false,
             stdout: Mutex::new(()),
         })
+    }
+
+    /// With `on`, each arrival prints one JSON object (JSON lines) instead of a line:
+    /// `time`, `seq`, `peer`, `size`, `sha256`, `file` (the stored path or null) and
+    /// the protocol's own fields.
+    pub(crate) fn with_json(mut self, on: bool) -> Self {
+        self.json = on;
+        self
     }
 
     /// Reserves the next sequence number; `None` once `--count` arrivals were taken.
@@ -84,12 +96,13 @@ impl Arrivals {
             .map(|d| d.join(format!(".{}-{seq:06}.part", self.prefix)))
     }
 
-    /// Stores a whole message and prints its line.
-    pub(crate) fn record_bytes(&self, seq: u64, peer: &str, data: &[u8]) -> Result<()> {
+    /// Stores a whole message and prints its line, with the protocol's details about
+    /// the peer.
+    pub(crate) fn record_bytes_with(&self, seq: u64, peer: &Peer<'_>, data: &[u8]) -> Result<()> {
         if let (Some(tmp), Some(dst)) = (self.temp_path_for(seq), self.path_for(seq)) {
             write_atomic(&tmp, &dst, data)?;
         }
-        self.print(seq, peer, data.len() as u64, &sha256_hex(data));
+        self.print_with(seq, peer, data.len() as u64, &sha256_hex(data));
         Ok(())
     }
 
@@ -109,7 +122,34 @@ impl Arrivals {
 
     /// Prints one arrival line.
     pub(crate) fn print(&self, seq: u64, peer: &str, size: u64, sha256: &str) {
+        self.print_with(seq, &Peer::plain(peer), size, sha256);
+    }
+
+    /// Prints one arrival line (or JSON object).
+    pub(crate) fn print_with(&self, seq: u64, peer: &Peer<'_>, size: u64, sha256: &str) {
         let _guard = self.stdout.lock();
+        let time = rfc3339(SystemTime::now());
+        if self.json {
+            let mut v = serde_json::json!({
+                "time": time,
+                "seq": seq,
+                "peer": peer.addr,
+                "size": size,
+                "sha256": sha256,
+                "file": self.path_for(seq).map(|p| p.display().to_string()),
+            });
+            if let (Some(m), serde_json::Value::Object(extra)) = (v.as_object_mut(), &peer.json) {
+                m.extend(extra.clone());
+            }
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{v}");
+            let _ = out.flush();
+            return;
+        }
+        let peer = match &peer.detail {
+            Some(d) => format!("{} ({d})", peer.addr),
+            None => peer.addr.to_owned(),
+        };
         let file = self
             .path_for(seq)
             .map(|p| format!(" file={}", p.display()))
@@ -117,10 +157,32 @@ impl Arrivals {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
             out,
-            "{} #{seq} from {peer} {size} bytes sha256={sha256}{file}",
-            rfc3339(SystemTime::now())
+            "{time} #{seq} from {peer} {size} bytes sha256={sha256}{file}"
         );
         let _ = out.flush();
+    }
+}
+
+/// Who sent an arrival: its address, and what the protocol adds about it (in the line
+/// after the address, in parentheses; in JSON as extra fields).
+#[derive(Debug)]
+pub(crate) struct Peer<'a> {
+    /// The sender, as printed after "from".
+    pub(crate) addr: &'a str,
+    /// Text shown in parentheses after `addr`.
+    pub(crate) detail: Option<String>,
+    /// Fields added to the JSON object (an object, or null for none).
+    pub(crate) json: serde_json::Value,
+}
+
+impl<'a> Peer<'a> {
+    /// Just an address.
+    pub(crate) fn plain(addr: &'a str) -> Self {
+        Peer {
+            addr,
+            detail: None,
+            json: serde_json::Value::Null,
+        }
     }
 }
 
@@ -224,13 +286,16 @@ mod tests {
         let a = Arrivals::new("cotp", Some(dir.clone()), Some(1)).unwrap();
         let seq = a.next_seq().unwrap();
         assert_eq!(seq, 8);
-        a.record_bytes(seq, "peer", b"new").unwrap();
+        a.record_bytes_with(seq, &Peer::plain("peer"), b"new")
+            .unwrap();
         assert_eq!(fs::read(dir.join("cotp-000007.bin")).unwrap(), b"old");
         assert_eq!(fs::read(dir.join("cotp-000008.bin")).unwrap(), b"new");
         assert!(a.done());
         assert_eq!(a.count(), 1);
         // Storing under a name that exists fails instead of replacing the file.
-        assert!(a.record_bytes(7, "peer", b"clobber").is_err());
+        assert!(a
+            .record_bytes_with(7, &Peer::plain("peer"), b"clobber")
+            .is_err());
         assert_eq!(fs::read(dir.join("cotp-000007.bin")).unwrap(), b"old");
         let _ = fs::remove_dir_all(&dir);
     }

@@ -6,6 +6,9 @@
 //! the configuration file. The installed logger therefore wraps an `env_logger` that
 //! [`set_default_level`] replaces. `RUST_LOG`, when set, wins over the file: it is the
 //! user's choice for this one run, like a flag.
+//!
+//! `-v`/`-q` ([`set_verbosity`]) move the level up or down from the default and win
+//! over both: a flag typed on this command line is the most specific choice there is.
 
 use std::sync::{OnceLock, RwLock};
 
@@ -43,6 +46,9 @@ impl Log for Reloadable {
 
 static LOGGER: OnceLock<Reloadable> = OnceLock::new();
 
+/// The level `-v`/`-q` chose, if any; a configuration file's level then does not apply.
+static FROM_FLAGS: OnceLock<&'static str> = OnceLock::new();
+
 /// `env_logger` configured from `RUST_LOG` / `RUST_LOG_STYLE`, with `default` as the
 /// filter when `RUST_LOG` is unset.
 fn build(default: &str) -> Logger {
@@ -60,15 +66,52 @@ pub(crate) fn init() {
 /// Makes `filter` (an `env_logger` filter such as `info` or `proto_net=debug`) the
 /// level when `RUST_LOG` is unset; with `RUST_LOG` set, nothing changes.
 pub(crate) fn set_default_level(filter: &str) {
+    if FROM_FLAGS.get().is_some() {
+        return;
+    }
+    install(build(filter));
+}
+
+/// Replaces the installed logger's filter.
+fn install(new: Logger) {
     let Some(logger) = LOGGER.get() else {
         return;
     };
-    let new = build(filter);
     log::set_max_level(new.filter());
     *logger
         .0
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = new;
+}
+
+/// The level for `verbose` times `-v` and `quiet` times `-q`, counted from the default
+/// (`warn`): `-v` info, `-vv` debug, `-vvv` trace; `-q` error, `-qq` off. `None`
+/// when neither was given.
+pub(crate) fn verbosity_level(verbose: u8, quiet: u8) -> Option<&'static str> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    if verbose == 0 && quiet == 0 {
+        return None;
+    }
+    let at = (2 + i32::from(verbose) - i32::from(quiet)).clamp(0, 5);
+    LEVELS.get(at as usize).copied()
+}
+
+/// Applies `-v`/`-q`: the level they choose replaces `RUST_LOG` and any configuration
+/// file's level for this run.
+pub(crate) fn set_verbosity(verbose: u8, quiet: u8) {
+    let Some(level) = verbosity_level(verbose, quiet) else {
+        return;
+    };
+    let _ = FROM_FLAGS.set(level);
+    // RUST_LOG is ignored here on purpose (its module directives would outlive the
+    // flag's level); RUST_LOG_STYLE still applies.
+    let style = std::env::var("RUST_LOG_STYLE").unwrap_or_default();
+    install(
+        Builder::new()
+            .parse_filters(level)
+            .parse_write_style(&style)
+            .build(),
+    );
 }
 
 /// Turns a configuration file's `log_level` into an `env_logger` filter.
@@ -109,6 +152,18 @@ pub(crate) fn filter_from_config(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verbosity_counts_from_warn() {
+        assert_eq!(verbosity_level(0, 0), None);
+        assert_eq!(verbosity_level(1, 0), Some("info"));
+        assert_eq!(verbosity_level(2, 0), Some("debug"));
+        assert_eq!(verbosity_level(3, 0), Some("trace"));
+        assert_eq!(verbosity_level(9, 0), Some("trace"));
+        assert_eq!(verbosity_level(0, 1), Some("error"));
+        assert_eq!(verbosity_level(0, 2), Some("off"));
+        assert_eq!(verbosity_level(0, 7), Some("off"));
+    }
 
     #[test]
     fn config_levels_become_filters() {

@@ -8,6 +8,7 @@ mod config_file;
 mod cotp;
 mod decode;
 mod demo;
+mod install;
 mod json;
 mod logging;
 mod progress;
@@ -20,8 +21,17 @@ use std::process::ExitCode;
 
 /// COTP/TPKT and TCPCLv4 from the command line.
 #[derive(Debug, Parser)]
-#[command(name = "proto", version, about, propagate_version = true)]
-struct Cli {
+#[command(name = "proto", version = install::VERSION, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// More log output on stderr: -v info, -vv debug, -vvv trace (wins over RUST_LOG).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet",
+          help_heading = "Global options")]
+    verbose: u8,
+    /// Less log output: -q errors only, -qq nothing (wins over RUST_LOG); also hides
+    /// progress bars.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count,
+          help_heading = "Global options")]
+    quiet: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,17 +50,27 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run both protocols end to end over loopback and verify every byte.
     Demo,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(install::CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a directory.
+    Manpage(install::ManpageArgs),
 }
 
 fn main() -> ExitCode {
     logging::init();
     let cli = Cli::parse();
+    logging::set_verbosity(cli.verbose, cli.quiet);
+    if cli.quiet > 0 {
+        progress::hide_all();
+    }
     let result = match &cli.command {
         Command::Cotp(cmd) => cotp::run(cmd).map(|()| true),
         Command::Tcpcl(cmd) => tcpcl::run(cmd).map(|()| true),
         Command::Decode(args) => decode::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Demo => demo::run(),
+        Command::Completions(args) => install::completions(args).map(|()| true),
+        Command::Manpage(args) => install::manpage(args).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -67,7 +87,7 @@ fn main() -> ExitCode {
 /// would then repeat it ("Address already in use (os error 98): Address already in
 /// use (os error 98)"), so a cause that the text before it already contains is
 /// left out.
-fn error_line(e: &anyhow::Error) -> String {
+pub(crate) fn error_line(e: &anyhow::Error) -> String {
     let mut line = String::new();
     let mut last = String::new();
     for cause in e.chain() {

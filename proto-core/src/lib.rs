@@ -14,6 +14,7 @@
 //!   state machine ([`tcpcl::session`]).
 //! - `bpv7` (feature `bpv7`): BPv7 bundles (RFC 9171) built and verified with
 //!   `hardy-bpv7`.
+//! - [`s7`]: rack/slot addressing of S7 PLCs and the S7comm header inside COTP data.
 //! - `testing` (feature `testing`): the deterministic pair harness for state-machine tests.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -22,6 +23,7 @@
 pub mod bpv7;
 pub mod cotp;
 mod ring;
+pub mod s7;
 pub mod tcpcl;
 pub mod tpkt;
 pub mod wire;

@@ -7,7 +7,7 @@
 
 use super::{parse_tpdu_size, parse_tsap};
 use crate::addr::with_default_port;
-use crate::arrivals::Arrivals;
+use crate::arrivals::{Arrivals, Peer};
 use crate::shutdown::Shutdown;
 use crate::units::{human, parse_limit};
 use anyhow::{Context, Result};
@@ -33,17 +33,20 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
     proto cotp listen --bind 127.0.0.1:1102 --echo\n  \
-    proto cotp listen --bind 0.0.0.0 --tsap 0102 --out-dir received/ --count 10 --max-message-size 300M")]
+    proto cotp listen --tsap 0102 -o received/ -n 10 --max-message-size 300M\n  \
+    proto cotp listen -b 127.0.0.1:1102 --json\n\n\
+    Each message prints one line on stdout:\n  \
+    TIME #SEQ from ADDR (TSAP CALLING -> CALLED) SIZE bytes sha256=HEX [file=PATH]")]
 pub(crate) struct ListenArgs {
     /// Address to listen on (`HOST[:PORT]`; the port defaults to 102, the RFC 1006
     /// port).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(short, long, value_name = "ADDR", default_value = crate::addr::ALL_INTERFACES)]
     bind: String,
     /// Send every message back to its sender.
     #[arg(long, conflicts_with = "out_dir")]
     echo: bool,
     /// Write each message to DIR/cotp-NNNNNN.bin (atomically).
-    #[arg(long, value_name = "DIR")]
+    #[arg(short, long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
     /// Answer only connection requests for this called TSAP (hex); others get DR
     /// "address unknown".
@@ -53,8 +56,12 @@ pub(crate) struct ListenArgs {
     #[arg(long, value_name = "N", default_value = "8192", value_parser = parse_tpdu_size)]
     tpdu_size: TpduSize,
     /// Exit after N messages.
-    #[arg(long, value_name = "N")]
+    #[arg(short = 'n', long, value_name = "N")]
     count: Option<u64>,
+    /// Print one JSON object per message (JSON lines): time, seq, peer, size, sha256,
+    /// file, calling_tsap, called_tsap.
+    #[arg(long)]
+    json: bool,
     /// Largest message accepted (bytes, or with a K/M/G suffix). A bigger one is
     /// refused with DR "congestion at TSAP", which the sender reports.
     #[arg(long, value_name = "BYTES", default_value = "16M", value_parser = parse_limit)]
@@ -104,7 +111,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(super) fn run(a: &ListenArgs) -> Result<()> {
     // The output directory is checked before anything listens: a listener that
     // announced itself and then failed would mislead whoever waits for that line.
-    let arrivals = Arc::new(Arrivals::new("cotp", a.out_dir.clone(), a.count)?);
+    let arrivals = Arc::new(Arrivals::new("cotp", a.out_dir.clone(), a.count)?.with_json(a.json));
     let opts = ListenOptions {
         max_tpdu_size: a.tpdu_size,
         local_tsap: a
@@ -253,6 +260,25 @@ fn serve(
     echo: bool,
 ) -> Result<()> {
     let peer_s = peer.to_string();
+    // The TSAPs the CR named: which PLC / service the sender asked for.
+    let tsap = |t: Option<&proto_core::cotp::Tsap>| t.map(|t| t.to_string());
+    let (calling, called) = (
+        tsap(conn.core().calling_tsap()),
+        tsap(conn.core().called_tsap()),
+    );
+    let who = Peer {
+        addr: &peer_s,
+        detail: Some(format!(
+            "TSAP {} -> {}",
+            calling.as_deref().unwrap_or("none"),
+            called.as_deref().unwrap_or("none")
+        )),
+        json: serde_json::json!({
+            "protocol": "cotp",
+            "calling_tsap": calling,
+            "called_tsap": called,
+        }),
+    };
     loop {
         match conn.recv() {
             Ok(Received::Expedited(data)) => {
@@ -267,7 +293,7 @@ fn serve(
                     let _ = conn.close_with_reason(DisconnectReason::NORMAL);
                     return Ok(());
                 };
-                arrivals.record_bytes(seq, &peer_s, &msg)?;
+                arrivals.record_bytes_with(seq, &who, &msg)?;
                 if echo {
                     conn.send_data(&msg)?;
                 }

@@ -7,6 +7,7 @@
 //! Addresses default to port 102.
 
 mod listen;
+mod report;
 mod send;
 
 use anyhow::{Context, Result};

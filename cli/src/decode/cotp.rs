@@ -1,4 +1,5 @@
-//! `proto decode cotp`: TPKT frames and the TPDUs inside them.
+//! `proto decode cotp`: TPKT frames and the TPDUs inside them, and what the DT
+//! payload carries (S7comm header, S7comm-plus or neither; see [`super::s7`]).
 
 use super::tree::{hex, hex_preview, Node};
 use super::{DecodeFailure, Frame};
@@ -9,6 +10,8 @@ use proto_core::tpkt::{self, Status};
 pub(crate) fn decode_stream(input: &[u8]) -> (Vec<Frame>, Option<DecodeFailure>) {
     let mut frames = vec![];
     let mut at = 0;
+    // Whether the last DT had no EOT: the next one continues its message.
+    let mut continuing = false;
     while at < input.len() {
         let rest = &input[at..];
         let frame = match tpkt::parse_frame(rest, tpkt::DEFAULT_MAX_FRAME_LEN) {
@@ -34,11 +37,16 @@ pub(crate) fn decode_stream(input: &[u8]) -> (Vec<Frame>, Option<DecodeFailure>)
         };
         let base = at + tpkt::HEADER_LEN;
         match Tpdu::decode(frame.payload) {
-            Ok(tpdu) => frames.push(Frame {
-                offset: at,
-                len: frame.len,
-                tree: describe(&tpdu, at, frame.len),
-            }),
+            Ok(tpdu) => {
+                frames.push(Frame {
+                    offset: at,
+                    len: frame.len,
+                    tree: describe(&tpdu, at, frame.len, continuing),
+                });
+                if let Tpdu::Data(d) = &tpdu {
+                    continuing = !d.eot;
+                }
+            }
             Err(e) => {
                 return (
                     frames,
@@ -77,7 +85,7 @@ fn shift_tpkt(e: tpkt::TpktError, base: usize) -> tpkt::TpktError {
     }
 }
 
-fn describe(tpdu: &Tpdu<'_>, at: usize, len: usize) -> Node {
+fn describe(tpdu: &Tpdu<'_>, at: usize, len: usize, continuing: bool) -> Node {
     let base = at + tpkt::HEADER_LEN;
     let mut frame = Node::group("frame", Some(at)).with_summary(format!("TPKT, {len} bytes"));
     let mut t = Node::group("tpkt", Some(at));
@@ -183,6 +191,9 @@ fn describe(tpdu: &Tpdu<'_>, at: usize, len: usize) -> Node {
         };
         c.push(Node::leaf(key, Some(at), hex(data), hex_preview(data)));
         c.push(Node::value(format!("{key}_len"), None, data.len()));
+        if matches!(tpdu, Tpdu::Data(_)) {
+            c.push(super::s7::describe(data, at, continuing));
+        }
         if matches!(tpdu, Tpdu::DisconnectRequest(_)) {
             c.push(Node::value(
                 "note",

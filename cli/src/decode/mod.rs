@@ -4,6 +4,7 @@
 
 mod bpv7;
 mod cotp;
+mod s7;
 mod tcpcl;
 mod tcpcl3;
 mod tree;
@@ -33,21 +34,25 @@ pub(crate) enum Protocol {
     proto decode cotp 0300001611e00000000100c0010ac1020000c2020001\n  \
     proto decode tcpcl '64746e21 0400' --json\n  \
     proto decode tcpcl --file capture.bin\n  \
-    proto decode bpv7 --file bundle.bin --json")]
+    proto decode bpv7 --file bundle.bin --json\n  \
+    xxd -p capture.bin | proto decode cotp -\n  \
+    tshark -r cap.pcapng -Y 'tcp.srcport==102 && tcp.len>0' -T fields -e tcp.payload | proto decode cotp -")]
 pub(crate) struct DecodeArgs {
     /// Protocol of the input.
     #[arg(value_enum)]
     protocol: Protocol,
     /// The bytes as hex; several arguments are joined (spaces, colons, dashes and 0x
-    /// prefixes are ignored).
+    /// prefixes are ignored). `-` reads the hex from standard input.
     #[arg(
         required_unless_present = "file",
         conflicts_with = "file",
         value_name = "HEX"
     )]
     hex: Vec<String>,
-    /// Read raw bytes from this file instead (`-` for standard input).
-    #[arg(long, value_name = "F")]
+    /// Read raw bytes from this file instead (`-` for standard input). A pcap or
+    /// pcapng capture is recognised and refused, with the tshark command that
+    /// extracts the bytes.
+    #[arg(short, long, value_name = "F")]
     file: Option<PathBuf>,
     /// Print one JSON object per frame (JSON lines) instead of a tree.
     #[arg(long)]
@@ -75,15 +80,28 @@ pub(crate) struct DecodeFailure {
 /// Runs `proto decode`; returns whether the whole input decoded.
 pub(crate) fn run(args: &DecodeArgs) -> Result<bool> {
     let input = match (args.hex.is_empty(), &args.file) {
-        (false, _) => parse_hex(&args.hex.join(" "))?,
-        (true, Some(p)) if p.as_os_str() == "-" => {
-            let mut v = vec![];
-            std::io::stdin()
-                .read_to_end(&mut v)
-                .context("reading standard input")?;
-            v
+        (false, _) if args.hex.iter().any(|h| h == "-") => {
+            if args.hex.len() > 1 {
+                bail!("`-` (hex from standard input) cannot be combined with HEX arguments");
+            }
+            let text = read_stdin()?;
+            let text = String::from_utf8(text)
+                .context("standard input is not hex text (for raw bytes, use --file -)")?;
+            parse_hex(&text)?
         }
-        (true, Some(p)) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+        (false, _) => parse_hex(&args.hex.join(" "))?,
+        (true, Some(p)) => {
+            let (bytes, name) = if p.as_os_str() == "-" {
+                (read_stdin()?, "standard input".to_owned())
+            } else {
+                let b = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+                (b, p.display().to_string())
+            };
+            if let Some(kind) = capture_kind(&bytes) {
+                bail!("{}", capture_hint(&name, kind, args.protocol));
+            }
+            bytes
+        }
         (true, None) => bail!("give the bytes as HEX or with --file"),
     };
     if input.is_empty() {
@@ -134,6 +152,63 @@ pub(crate) fn run(args: &DecodeArgs) -> Result<bool> {
     }
 }
 
+fn read_stdin() -> Result<Vec<u8>> {
+    let mut v = vec![];
+    std::io::stdin()
+        .read_to_end(&mut v)
+        .context("reading standard input")?;
+    Ok(v)
+}
+
+/// A packet capture file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Capture {
+    Pcap,
+    PcapNg,
+}
+
+/// Recognises a capture file by its magic number: pcap's in either byte order, with
+/// micro- or nanosecond timestamps, and pcapng's section header block.
+fn capture_kind(bytes: &[u8]) -> Option<Capture> {
+    match bytes.get(..4)? {
+        [0xa1, 0xb2, 0xc3, 0xd4]
+        | [0xd4, 0xc3, 0xb2, 0xa1]
+        | [0xa1, 0xb2, 0x3c, 0x4d]
+        | [0x4d, 0x3c, 0xb2, 0xa1] => Some(Capture::Pcap),
+        [0x0a, 0x0d, 0x0d, 0x0a] => Some(Capture::PcapNg),
+        _ => None,
+    }
+}
+
+/// Why a capture is refused and how to get at its bytes with tshark.
+fn capture_hint(name: &str, kind: Capture, protocol: Protocol) -> String {
+    let format = match kind {
+        Capture::Pcap => "pcap",
+        Capture::PcapNg => "pcapng",
+    };
+    let (cmd, dissector, port) = match protocol {
+        Protocol::Cotp => ("cotp", "tpkt", 102),
+        Protocol::Tcpcl => ("tcpcl", "tcpcl", 4556),
+        Protocol::Bpv7 => {
+            // Bundles travel inside TCPCL transfers: the TCP payload is not a bundle.
+            return format!(
+                "{name} is a {format} capture, not a raw bundle; proto decode does not read \
+                 captures. Let tshark dissect the bundles inside TCPCL (decode-as names the \
+                 port if it is not 4556): `tshark -r FILE -d tcp.port==4556,tcpcl -V`, or \
+                 store received bundles with `proto tcpcl listen --out-dir DIR` and give one \
+                 to `--file`"
+            );
+        }
+    };
+    format!(
+        "{name} is a {format} capture, not raw {cmd} bytes; proto decode does not read \
+         captures. Let tshark dissect it (decode-as names the port if it is not {port}): \
+         `tshark -r FILE -d tcp.port=={port},{dissector} -V`, or feed one direction's TCP \
+         payload here as hex: `tshark -r FILE -Y 'tcp.srcport=={port} && tcp.len>0' -T \
+         fields -e tcp.payload | proto decode {cmd} -`"
+    )
+}
+
 /// Parses hex digits, ignoring white space, colons, dashes and `0x` prefixes.
 fn parse_hex(text: &str) -> Result<Vec<u8>> {
     let cleaned: String = text
@@ -159,6 +234,28 @@ fn parse_hex(text: &str) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn captures_are_recognised_by_magic() {
+        let table: &[(&[u8], Option<Capture>)] = &[
+            (&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0], Some(Capture::Pcap)),
+            (&[0xa1, 0xb2, 0xc3, 0xd4], Some(Capture::Pcap)),
+            (&[0x4d, 0x3c, 0xb2, 0xa1], Some(Capture::Pcap)),
+            (&[0xa1, 0xb2, 0x3c, 0x4d], Some(Capture::Pcap)),
+            (&[0x0a, 0x0d, 0x0d, 0x0a, 0x1c], Some(Capture::PcapNg)),
+            (&[0x03, 0x00, 0x00, 0x07], None), // TPKT
+            (b"dtn!", None),
+            (&[0x0a, 0x0d, 0x0d], None), // one byte short
+            (&[], None),
+        ];
+        for (bytes, want) in table {
+            assert_eq!(capture_kind(bytes), *want, "{bytes:02x?}");
+        }
+        let hint = capture_hint("x.pcapng", Capture::PcapNg, Protocol::Cotp);
+        assert!(hint.contains("-d tcp.port==102,tpkt"), "{hint}");
+        let hint = capture_hint("x.pcap", Capture::Pcap, Protocol::Tcpcl);
+        assert!(hint.contains("tcp.port==4556,tcpcl"), "{hint}");
+    }
 
     #[test]
     fn hex_input_forms() {

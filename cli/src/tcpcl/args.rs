@@ -28,7 +28,7 @@ pub(crate) struct AgentArgs {
     pub(super) node_id: Option<String>,
     /// YAML agent configuration with the seed agent's option names
     /// (docs/config-tcpcl.md); flags override it.
-    #[arg(long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE")]
     pub(super) config: Option<PathBuf>,
     /// Our certificate chain (PEM); needs --tls-key and --tls-ca.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -106,16 +106,17 @@ pub(crate) struct AgentArgs {
     TIME #SEQ from NODE-ID (ADDR) SIZE bytes sha256=HEX [file=PATH]")]
 pub(crate) struct ListenArgs {
     /// Address to listen on (`HOST[:PORT]`; the port defaults to 4556, the TCPCL port).
-    /// Default: the init_listen addresses of --config.
-    #[arg(long, value_name = "ADDR", required_unless_present = "config")]
+    /// Default: the init_listen addresses of --config, else 0.0.0.0:4556 (all
+    /// interfaces).
+    #[arg(short, long, value_name = "ADDR")]
     pub(super) bind: Option<String>,
     /// Write each bundle to DIR/tcpcl-NNNNNN.bin, streamed into a hidden .part file and
     /// published when complete (numbers already taken are skipped). Default: recv_dir
     /// of --config.
-    #[arg(long, value_name = "DIR")]
+    #[arg(short, long, value_name = "DIR")]
     pub(super) out_dir: Option<PathBuf>,
     /// Exit (gracefully) after N bundles.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(super) count: Option<u64>,
     /// Most sessions at once. At the limit, a newcomer closes the oldest session still
     /// in its contact phase; with none, it is refused with SESS_TERM Busy.
@@ -145,7 +146,7 @@ pub(crate) struct ListenArgs {
 pub(crate) struct SendArgs {
     /// Peer address (`HOST[:PORT]`; the port defaults to 4556, the TCPCL port).
     /// Default: the one init_connect entry of --config.
-    #[arg(long, value_name = "ADDR", required_unless_present = "config")]
+    #[arg(short, long, value_name = "ADDR", required_unless_present = "config")]
     pub(super) to: Option<String>,
     /// DNS name of the peer for TLS (SNI and host authentication); default: the host
     /// part of --to.

@@ -25,7 +25,8 @@ use std::time::Duration;
 pub(super) fn listen(a: &ListenArgs) -> Result<()> {
     let mut cfg = a.agent.config(ConfigFor::Listen)?;
     super::version::apply_accept(&mut cfg, a.tcpcl_version);
-    // --bind replaces init_listen; without it, every init_listen entry is used.
+    // --bind replaces init_listen; without it, every init_listen entry is used, and
+    // without those, the TCPCL port on all interfaces.
     let binds: Vec<String> = match &a.bind {
         Some(b) => vec![with_default_port(b, DEFAULT_PORT)],
         None => cfg
@@ -34,9 +35,11 @@ pub(super) fn listen(a: &ListenArgs) -> Result<()> {
             .map(|l| host_port(&l.address, l.port))
             .collect(),
     };
-    if binds.is_empty() {
-        usage_error("--bind ADDR is required: the configuration file has no init_listen");
-    }
+    let binds = if binds.is_empty() {
+        vec![with_default_port(crate::addr::ALL_INTERFACES, DEFAULT_PORT)]
+    } else {
+        binds
+    };
     let out_dir = a.out_dir.clone().or_else(|| cfg.recv_dir.clone());
     if a.bundle.keep_names && out_dir.is_none() {
         usage_error("--keep-names needs --out-dir DIR (or recv_dir in --config)");
