@@ -239,3 +239,43 @@ fn reserved_sess_term_flags_are_ignored() {
     .into()));
     assert_eq!(b.out_msgs(), ["SESS_TERM flags=REPLY reason=busy"]);
 }
+
+/// Found by the `tcpcl_session` fuzz target: a message that breaks the framing after
+/// our SESS_TERM (sent first, or as the reply) queued a second SESS_TERM. RFC 9174
+/// §6.1 has each side send one; once ours is out, a failure closes the connection
+/// without another (an unclean termination).
+#[test]
+fn a_protocol_error_after_our_sess_term_closes_without_a_second_one() {
+    // An XFER_SEGMENT whose START extension block holds a truncated item.
+    let mut malformed = vec![0x01, START];
+    malformed.extend(0u64.to_be_bytes());
+    malformed.extend(3u32.to_be_bytes());
+    malformed.extend([0, 0, 1]);
+    malformed.extend(0u64.to_be_bytes());
+
+    // We initiated.
+    let mut b = passive_established(config("dtn://b/"), 0, 1000);
+    b.s.terminate(b.now, SessTermReason::IDLE_TIMEOUT).unwrap();
+    assert_eq!(b.out_msgs(), ["SESS_TERM flags=0 reason=idle timeout"]);
+    let _ = b.events();
+    b.feed(&malformed);
+    assert_eq!(b.out_msgs(), Vec::<String>::new());
+    assert!(matches!(
+        b.events()[..],
+        [Event::Closed {
+            reason: CloseReason::ProtocolError(_)
+        }]
+    ));
+
+    // We replied to the peer's.
+    let mut b = passive_established(config("dtn://b/"), 0, 1000);
+    b.feed(&msg(SessTerm {
+        flags: SessTermFlags::EMPTY,
+        reason: SessTermReason::UNKNOWN,
+    }
+    .into()));
+    assert_eq!(b.out_msgs(), ["SESS_TERM flags=REPLY reason=unknown"]);
+    b.feed(&malformed);
+    assert_eq!(b.out_msgs(), Vec::<String>::new());
+    assert!(b.s.is_closed());
+}
