@@ -279,3 +279,38 @@ fn a_protocol_error_after_our_sess_term_closes_without_a_second_one() {
     assert_eq!(b.out_msgs(), Vec::<String>::new());
     assert!(b.s.is_closed());
 }
+
+/// The faults the `tcpcl_pair` fuzz target injects, in one scenario: the receiving
+/// application refuses the first bundle, the second completes, and the connection is
+/// cut while the third is on its way. The sender learns the refusal, finishes only the
+/// acknowledged bundle, and both sides close on the cut.
+#[test]
+fn a_refusal_then_a_cut_connection_finish_only_what_was_acknowledged() {
+    for seed in SEEDS {
+        let mut p = pair(seed);
+        p.b.refuse_segments = vec![(0, crate::tcpcl::XferRefuseReason::NO_RESOURCES)];
+        establish(&mut p);
+        p.a.send(vec![1; 100]);
+        p.a.send(vec![2; 100]);
+        p.a.send(vec![3; 300_000]);
+        // Until A knows the fate of the first two and part of the third has arrived.
+        for _ in 0..100_000 {
+            let under_way = p.received_b.partial.get(&2).is_some_and(|d| !d.is_empty());
+            if under_way && p.a.finished == [1] && p.a.refused_by_peer == [0] {
+                break;
+            }
+            p.step();
+        }
+        assert!(p.received_b.partial.contains_key(&2), "bundle 2 under way");
+        p.cut();
+        p.settle();
+        assert_eq!(p.a.refused_by_peer, [0]);
+        assert_eq!(p.b.refused_rx, [0]);
+        assert_eq!(p.a.finished, [1]);
+        assert_eq!(p.received_b.complete, [(1, vec![2; 100])]);
+        assert_eq!(p.a.started, [(0, 0), (1, 1), (2, 2)]);
+        for side in [&p.a.session, &p.b.session] {
+            assert_eq!(side.close_reason(), Some(CloseReason::PeerClosed));
+        }
+    }
+}
