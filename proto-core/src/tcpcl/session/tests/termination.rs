@@ -314,3 +314,29 @@ fn a_refusal_then_a_cut_connection_finish_only_what_was_acknowledged() {
         }
     }
 }
+
+/// Found by the `tcpcl_session` fuzz target: an application that refused a transfer
+/// after closing the session (its segment was still awaiting confirmation) got
+/// `IncomingTransferRefused` after `Closed`, which must be the last event. A closed
+/// session refuses nothing: the call fails and nothing is reported or queued.
+#[test]
+fn refusing_after_close_is_an_error_and_reports_nothing() {
+    let mut a = active_established(config("dtn://a/"), 0, 1000);
+    a.auto_confirm = false;
+    a.feed(&segment(START | END, 0, &[], b""));
+    assert_eq!(a.delivered.len(), 1, "the segment awaits confirmation");
+    let _ = a.events();
+    a.s.close();
+    assert_eq!(
+        a.events(),
+        [Event::Closed {
+            reason: CloseReason::LocalClose
+        }]
+    );
+    assert_eq!(
+        a.s.refuse_transfer(0, crate::tcpcl::XferRefuseReason::NO_RESOURCES),
+        Err(UsageError::Closed)
+    );
+    assert_eq!(a.events(), []);
+    assert_eq!(a.out(), Vec::<u8>::new());
+}
