@@ -429,9 +429,11 @@ impl Harness {
     }
 
     fn drain_events(&mut self) {
-        for i in 0.. {
-            let Some(e) = self.s.poll_event() else { break };
-            assert!(i < 4096, "unbounded events");
+        let events: Vec<Event> = std::iter::from_fn(|| self.s.poll_event())
+            .take(4097)
+            .collect();
+        assert!(events.len() <= 4096, "unbounded events");
+        for (i, &e) in events.iter().enumerate() {
             assert!(!self.closed_seen, "{e:?} after Closed");
             match e {
                 Event::Closed { reason } => {
@@ -442,11 +444,19 @@ impl Harness {
                 Event::IncomingTransferStarted { transfer_id, .. } => {
                     *entry(&mut self.delivered, transfer_id) = 0;
                     self.refused.retain(|&r| r != transfer_id);
+                    // The session may have refused it already in the same call (our
+                    // limits); otherwise the application can.
+                    let refused_by_core = events[i..].iter().any(|e| {
+                        matches!(e, Event::IncomingTransferRefused { transfer_id: t, .. }
+                            if *t == transfer_id)
+                    });
                     if let Policy::RefuseAtStart(r) = self.policy {
-                        self.refused.push(transfer_id);
-                        self.s
-                            .refuse_transfer(transfer_id, XferRefuseReason(r))
-                            .expect("a transfer just started can be refused");
+                        if !refused_by_core && !self.s.is_closed() {
+                            self.refused.push(transfer_id);
+                            self.s
+                                .refuse_transfer(transfer_id, XferRefuseReason(r))
+                                .expect("a transfer just started can be refused");
+                        }
                     }
                 }
                 Event::IncomingTransferRefused { transfer_id, .. } => {
