@@ -564,25 +564,36 @@ impl Harness {
         while off < self.unread.len() && !self.eof {
             let r = self.s.handle_input(self.now, &self.unread[off..]);
             let consumed = r.consumed;
-            if let Some(d) = r.data {
-                let got = entry(&mut self.delivered, d.transfer_id);
-                assert_eq!(d.offset, *got, "incoming data not contiguous");
-                *got += d.bytes.len() as u64;
+            let data = r.data.map(|d| {
+                (
+                    d.transfer_id,
+                    d.offset,
+                    d.bytes.len() as u64,
+                    d.end_of_segment,
+                    d.end_of_transfer,
+                )
+            });
+            // Events first: a zero-length START segment is delivered in the call that
+            // reports its `IncomingTransferStarted`.
+            self.drain_events();
+            if let Some((id, offset, len, end_of_segment, end_of_transfer)) = data {
+                let got = entry(&mut self.delivered, id);
+                assert_eq!(offset, *got, "incoming data not contiguous");
+                *got += len;
                 let total = *got;
                 assert!(
                     total <= self.s.config().transfer_mru,
                     "delivered past our transfer MRU"
                 );
-                if d.end_of_segment {
+                if end_of_segment {
                     self.held = Some(Held {
-                        id: d.transfer_id,
+                        id,
                         len: total,
-                        end: d.end_of_transfer,
+                        end: end_of_transfer,
                     });
                 }
             }
             off += consumed;
-            self.drain_events();
             if self.held.is_some() {
                 match self.policy {
                     Policy::Confirm | Policy::RefuseAtStart(_) => self.confirm_held(),
