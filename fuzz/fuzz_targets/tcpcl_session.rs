@@ -443,7 +443,6 @@ impl Harness {
                 }
                 Event::IncomingTransferStarted { transfer_id, .. } => {
                     *entry(&mut self.delivered, transfer_id) = 0;
-                    self.refused.retain(|&r| r != transfer_id);
                     // The session may have refused it already in the same call (our
                     // limits); otherwise the application can.
                     let refused_by_core = events[i..].iter().any(|e| {
