@@ -88,7 +88,7 @@ pub struct TcpclEndpoint {
     /// The transfer ID of every bundle started, with the bundle's position in the order
     /// [`TcpclEndpoint::send`] queued it.
     pub started: Vec<(u64, usize)>,
-    /// Bundles taken from the outbox so far (started or refused by the session).
+    /// Bundles taken from the outbox so far (started, or dropped on a start error).
     taken: usize,
     segments_rx: u64,
     sources: Vec<Source>,
