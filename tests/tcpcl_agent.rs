@@ -249,7 +249,10 @@ fn graceful_shutdown_delivers_everything_in_flight() -> Result<()> {
     // 10 MiB may already be acknowledged and the SESS_TERM exchange over before it
     // looks again, so `true` is allowed, but only for an agent that has stopped.
     if p.tx.shutdown() {
-        assert!(p.tx.is_stopped(), "shutdown said stopped, but the agent runs");
+        assert!(
+            p.tx.is_stopped(),
+            "shutdown said stopped, but the agent runs"
+        );
     }
     assert!(
         p.session.send_bytes(vec![1]).is_err(),

@@ -36,8 +36,20 @@ fuzz_target!(|data: &[u8]| {
     };
     let w = parse(&again).expect("a rebuilt bundle parses");
     assert_eq!(
-        (&w.source, &w.destination, w.created_ms, w.sequence, w.lifetime_ms),
-        (&v.source, &v.destination, v.created_ms, v.sequence, v.lifetime_ms)
+        (
+            &w.source,
+            &w.destination,
+            w.created_ms,
+            w.sequence,
+            w.lifetime_ms
+        ),
+        (
+            &v.source,
+            &v.destination,
+            v.created_ms,
+            v.sequence,
+            v.lifetime_ms
+        )
     );
     assert_eq!(w.payload(&again), payload);
     assert_eq!(w.file_name(&again).ok().flatten(), name);

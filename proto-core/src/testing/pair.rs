@@ -274,6 +274,21 @@ impl<A: Endpoint, B: Endpoint> Pair<A, B> {
         self.b.eof(self.now);
     }
 
+    /// Cuts the connection in both directions at once, as a reset or a dead network
+    /// would: bytes in flight are lost and both sides see end of stream.
+    pub fn cut(&mut self) {
+        self.a_to_b.clear();
+        self.b_to_a.clear();
+        if !self.a_eof_sent {
+            self.a_eof_sent = true;
+            self.b.eof(self.now);
+        }
+        if !self.b_eof_sent {
+            self.b_eof_sent = true;
+            self.a.eof(self.now);
+        }
+    }
+
     /// Injects raw bytes as if A had sent them.
     pub fn inject_to_b(&mut self, bytes: &[u8]) {
         self.a_to_b.extend(bytes);
@@ -328,7 +343,11 @@ fn feed<E: Endpoint>(
         return false;
     }
     let n = chunk.min(stream.len());
-    let bytes: Vec<u8> = stream.iter().take(n).copied().collect();
+    // Copied out whole slices at a time: the fuzz targets run this per input.
+    let (front, back) = stream.as_slices();
+    let mut bytes = Vec::with_capacity(n);
+    bytes.extend_from_slice(&front[..n.min(front.len())]);
+    bytes.extend_from_slice(&back[..n - n.min(front.len())]);
     let mut off = 0;
     while off < bytes.len() {
         let used = to.input(now, &bytes[off..], &mut |id, data, end| {

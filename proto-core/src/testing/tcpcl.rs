@@ -1,7 +1,10 @@
 //! [`Endpoint`] adapter for a TCPCL [`Session`]: the core plus the application's queue
 //! of bundles to send. Received transfer data goes to the harness as
 //! `on_data(transfer_id, bytes, end_of_transfer)`; each segment is confirmed
-//! ([`Session::confirm_segment`]) right after its last piece was handed over.
+//! ([`Session::confirm_segment`]) right after its last piece was handed over, unless
+//! [`TcpclEndpoint::refuse_segments`] names it: then the application refuses its
+//! transfer instead ([`Session::refuse_transfer`]) and the harness never sees that
+//! transfer end.
 //!
 //! Sending runs the core's own policy: bundles are started as soon as the session
 //! allows, and [`Session::poll_transmit`] decides what goes out next, asking the
@@ -16,6 +19,7 @@
 use super::Endpoint;
 use crate::tcpcl::{
     v3, Event, Input, Ready, SessTermReason, Session, State, Transmit, TransmitError, UsageError,
+    XferRefuseReason,
 };
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -27,6 +31,12 @@ pub trait TcpclCore {
     fn handle_input<'a>(&mut self, now: Instant, input: &'a [u8]) -> Input<'a>;
     /// `confirm_segment`.
     fn confirm_segment(&mut self, transfer_id: u64) -> Result<(), UsageError>;
+    /// `refuse_transfer`.
+    fn refuse_transfer(
+        &mut self,
+        transfer_id: u64,
+        reason: XferRefuseReason,
+    ) -> Result<(), UsageError>;
     /// `handle_eof`.
     fn handle_eof(&mut self, now: Instant);
     /// `poll_timeout`.
@@ -68,6 +78,13 @@ macro_rules! tcpcl_core {
             }
             fn confirm_segment(&mut self, transfer_id: u64) -> Result<(), UsageError> {
                 <$t>::confirm_segment(self, transfer_id)
+            }
+            fn refuse_transfer(
+                &mut self,
+                transfer_id: u64,
+                reason: XferRefuseReason,
+            ) -> Result<(), UsageError> {
+                <$t>::refuse_transfer(self, transfer_id, reason)
             }
             fn handle_eof(&mut self, now: Instant) {
                 <$t>::handle_eof(self, now)
@@ -185,6 +202,19 @@ pub struct TcpclEndpoint<S: TcpclCore = Session> {
     pub sent_unacked: Vec<u64>,
     /// Errors the session returned to the adapter (a test usually expects none).
     pub errors: Vec<EndpointError>,
+    /// Received segments, numbered from 0 in arrival order, that the application does
+    /// not confirm: it refuses their transfer with the reason given instead.
+    pub refuse_segments: Vec<(u64, XferRefuseReason)>,
+    /// Our transfers the peer refused ([`Event::OutgoingRefused`]).
+    pub refused_by_peer: Vec<u64>,
+    /// Incoming transfers the application refused (their data is discarded).
+    pub refused_rx: Vec<u64>,
+    /// The transfer ID of every bundle started, with the bundle's position in the order
+    /// [`TcpclEndpoint::send`] queued it.
+    pub started: Vec<(u64, usize)>,
+    /// Bundles taken from the outbox so far (started, or dropped on a start error).
+    taken: usize,
+    segments_rx: u64,
     sources: Vec<Source>,
     payload: Option<Payload>,
 }
@@ -203,6 +233,12 @@ impl<S: TcpclCore> TcpclEndpoint<S> {
             cancelled: Vec::new(),
             sent_unacked: Vec::new(),
             errors: Vec::new(),
+            refuse_segments: Vec::new(),
+            refused_rx: Vec::new(),
+            refused_by_peer: Vec::new(),
+            started: Vec::new(),
+            taken: 0,
+            segments_rx: 0,
             sources: Vec::new(),
             payload: None,
         }
@@ -233,6 +269,8 @@ impl<S: TcpclCore> TcpclEndpoint<S> {
             {
                 Ok(id) => {
                     let data = self.outbox.pop_front().unwrap_or_default();
+                    self.started.push((id, self.taken));
+                    self.taken += 1;
                     self.sources.push(Source {
                         id,
                         data,
@@ -243,6 +281,7 @@ impl<S: TcpclCore> TcpclEndpoint<S> {
                 Err(e) => {
                     self.errors.push(EndpointError::Start(e));
                     self.outbox.pop_front();
+                    self.taken += 1;
                 }
             }
         }
@@ -292,12 +331,31 @@ impl<S: TcpclCore> Endpoint for TcpclEndpoint<S> {
     ) -> usize {
         let r = self.session.handle_input(now, input);
         if let Some(d) = r.data {
-            on_data(d.transfer_id, d.bytes, d.end_of_transfer);
-            if d.end_of_segment {
+            let refusal = if d.end_of_segment {
+                let n = self.segments_rx;
+                self.segments_rx += 1;
+                self.refuse_segments.iter().find(|r| r.0 == n).map(|r| r.1)
+            } else {
+                None
+            };
+            on_data(
+                d.transfer_id,
+                d.bytes,
+                d.end_of_transfer && refusal.is_none(),
+            );
+            match refusal {
+                Some(reason) => {
+                    self.session
+                        .refuse_transfer(d.transfer_id, reason)
+                        .expect("the transfer of the segment just delivered is active");
+                    self.refused_rx.push(d.transfer_id);
+                }
                 // The harness's application stores everything it is handed.
-                self.session
+                None if d.end_of_segment => self
+                    .session
                     .confirm_segment(d.transfer_id)
-                    .expect("the segment just delivered awaits confirmation");
+                    .expect("the segment just delivered awaits confirmation"),
+                None => {}
             }
         }
         r.consumed
@@ -405,6 +463,7 @@ impl<S: TcpclCore> Endpoint for TcpclEndpoint<S> {
                 ..
             } => self.finished.push(transfer_id),
             Event::OutgoingRefused { transfer_id, .. } => {
+                self.refused_by_peer.push(transfer_id);
                 self.forget(transfer_id);
             }
             Event::OutgoingSent { transfer_id, .. } => self.sent_unacked.push(transfer_id),

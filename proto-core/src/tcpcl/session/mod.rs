@@ -565,9 +565,12 @@ impl Session {
     }
 
     /// Queues an optional SESS_TERM, then closes once the control queue is written
-    /// (bounded by `sess_term_timeout`).
+    /// (bounded by `sess_term_timeout`). Each side sends one SESS_TERM (RFC 9174
+    /// §6.1): once ours is out or queued, as the initiator or the reply, a failure
+    /// closes without another.
     fn fail_close(&mut self, reason: CloseReason, term: Option<SessTermReason>) {
-        if let Some(r) = term {
+        let term_sent = self.term.as_ref().is_some_and(|t| t.sent);
+        if let Some(r) = term.filter(|_| !term_sent) {
             self.queue(Control::Term(SessTerm {
                 flags: SessTermFlags::EMPTY,
                 reason: r,

@@ -455,12 +455,17 @@ impl Session {
 
     /// Refuses an incoming transfer (XFER_REFUSE with `reason`); its remaining
     /// segments are discarded unacknowledged. A segment delivered and not yet
-    /// [confirmed](Session::confirm_segment) is never acknowledged.
+    /// [confirmed](Session::confirm_segment) is never acknowledged. A session that is
+    /// closing or closed refuses nothing ([`UsageError::Closed`]): its transfers are
+    /// over, and nothing may follow [`Event::Closed`].
     pub fn refuse_transfer(
         &mut self,
         transfer_id: u64,
         reason: XferRefuseReason,
     ) -> Result<(), UsageError> {
+        if matches!(self.phase, Phase::Closing(_) | Phase::Closed(_)) {
+            return Err(UsageError::Closed);
+        }
         let i = self
             .incoming
             .iter()

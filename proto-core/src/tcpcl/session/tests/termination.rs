@@ -299,3 +299,104 @@ fn an_unclean_close_with_nothing_to_acknowledge_is_immediate() {
     );
     assert!(b.out_msgs().is_empty(), "no SESS_TERM, no KEEPALIVE");
 }
+
+/// Found by the `tcpcl_session` fuzz target: a message that breaks the framing after
+/// our SESS_TERM (sent first, or as the reply) queued a second SESS_TERM. RFC 9174
+/// §6.1 has each side send one; once ours is out, a failure closes the connection
+/// without another (an unclean termination).
+#[test]
+fn a_protocol_error_after_our_sess_term_closes_without_a_second_one() {
+    // An XFER_SEGMENT whose START extension block holds a truncated item.
+    let mut malformed = vec![0x01, START];
+    malformed.extend(0u64.to_be_bytes());
+    malformed.extend(3u32.to_be_bytes());
+    malformed.extend([0, 0, 1]);
+    malformed.extend(0u64.to_be_bytes());
+
+    // We initiated.
+    let mut b = passive_established(config("dtn://b/"), 0, 1000);
+    b.s.terminate(b.now, SessTermReason::IDLE_TIMEOUT).unwrap();
+    assert_eq!(b.out_msgs(), ["SESS_TERM flags=0 reason=idle timeout"]);
+    let _ = b.events();
+    b.feed(&malformed);
+    assert_eq!(b.out_msgs(), Vec::<String>::new());
+    assert!(matches!(
+        b.events()[..],
+        [Event::Closed {
+            reason: CloseReason::ProtocolError(_)
+        }]
+    ));
+
+    // We replied to the peer's.
+    let mut b = passive_established(config("dtn://b/"), 0, 1000);
+    b.feed(&msg(SessTerm {
+        flags: SessTermFlags::EMPTY,
+        reason: SessTermReason::UNKNOWN,
+    }
+    .into()));
+    assert_eq!(b.out_msgs(), ["SESS_TERM flags=REPLY reason=unknown"]);
+    b.feed(&malformed);
+    assert_eq!(b.out_msgs(), Vec::<String>::new());
+    assert!(b.s.is_closed());
+}
+
+/// The faults the `tcpcl_pair` fuzz target injects, in one scenario: the receiving
+/// application refuses the first bundle, the second completes, and the connection is
+/// cut while the third is on its way. The sender learns the refusal, finishes only the
+/// acknowledged bundle, and both sides close on the cut.
+#[test]
+fn a_refusal_then_a_cut_connection_finish_only_what_was_acknowledged() {
+    for seed in SEEDS {
+        let mut p = pair(seed);
+        p.b.refuse_segments = vec![(0, crate::tcpcl::XferRefuseReason::NO_RESOURCES)];
+        establish(&mut p);
+        p.a.send(vec![1; 100]);
+        p.a.send(vec![2; 100]);
+        p.a.send(vec![3; 300_000]);
+        // Until A knows the fate of the first two and part of the third has arrived.
+        for _ in 0..100_000 {
+            let under_way = p.received_b.partial.get(&2).is_some_and(|d| !d.is_empty());
+            if under_way && p.a.finished == [1] && p.a.refused_by_peer == [0] {
+                break;
+            }
+            p.step();
+        }
+        assert!(p.received_b.partial.contains_key(&2), "bundle 2 under way");
+        p.cut();
+        p.settle();
+        assert_eq!(p.a.refused_by_peer, [0]);
+        assert_eq!(p.b.refused_rx, [0]);
+        assert_eq!(p.a.finished, [1]);
+        assert_eq!(p.received_b.complete, [(1, vec![2; 100])]);
+        assert_eq!(p.a.started, [(0, 0), (1, 1), (2, 2)]);
+        for side in [&p.a.session, &p.b.session] {
+            assert_eq!(side.close_reason(), Some(CloseReason::PeerClosed));
+        }
+    }
+}
+
+/// Found by the `tcpcl_session` fuzz target: an application that refused a transfer
+/// after closing the session (its segment was still awaiting confirmation) got
+/// `IncomingTransferRefused` after `Closed`, which must be the last event. A closed
+/// session refuses nothing: the call fails and nothing is reported or queued.
+#[test]
+fn refusing_after_close_is_an_error_and_reports_nothing() {
+    let mut a = active_established(config("dtn://a/"), 0, 1000);
+    a.auto_confirm = false;
+    a.feed(&segment(START | END, 0, &[], b""));
+    assert_eq!(a.delivered.len(), 1, "the segment awaits confirmation");
+    let _ = a.events();
+    a.s.close();
+    assert_eq!(
+        a.events(),
+        [Event::Closed {
+            reason: CloseReason::LocalClose
+        }]
+    );
+    assert_eq!(
+        a.s.refuse_transfer(0, crate::tcpcl::XferRefuseReason::NO_RESOURCES),
+        Err(UsageError::Closed)
+    );
+    assert_eq!(a.events(), []);
+    assert_eq!(a.out(), Vec::<u8>::new());
+}
