@@ -48,9 +48,11 @@ pub(crate) fn manpage(a: &ManpageArgs) -> Result<()> {
     cmd.build();
     match &a.out_dir {
         None => {
-            clap_mangen::Man::new(cmd)
-                .render(&mut std::io::stdout().lock())
-                .context("writing the manual page")?;
+            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout().lock()) {
+                // A reader that stops early (`proto manpage | head`) is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                r => r.context("writing the manual page")?,
+            }
         }
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
