@@ -146,6 +146,44 @@ fn all_closed(loris: &Loris, within: Duration) -> usize {
     loris.alive()
 }
 
+/// The end of each loris test: every loris connection is closed by the listener's
+/// handshake timeout `within`, the listener's threads and RSS stayed bounded at `peak`
+/// (at most `max_extra_threads` more than `before`, 256 MiB more RSS), and threads and
+/// descriptors return to their level.
+fn assert_closed_and_released(
+    what: &str,
+    listener: &ChildGuard,
+    loris: &Loris,
+    within: Duration,
+    before: (u64, usize, u64),
+    peak: (u64, usize, u64),
+    max_extra_threads: u64,
+) {
+    let left = all_closed(loris, within);
+    assert_eq!(
+        left, 0,
+        "{what}: loris connections still open after the handshake timeout"
+    );
+    let after = settled(listener, before.0 + 4);
+    eprintln!("{what}: listener after: {after:?}");
+    assert!(
+        peak.0 <= before.0 + max_extra_threads,
+        "{what}: threads {before:?} -> {peak:?}"
+    );
+    assert!(
+        peak.2 <= before.2 + (256 << 10),
+        "{what}: RSS {before:?} -> {peak:?}"
+    );
+    assert!(
+        after.0 <= before.0 + 4,
+        "{what}: threads not released: {before:?} -> {after:?}"
+    );
+    assert!(
+        after.1 <= before.1 + 4,
+        "{what}: fds not released: {before:?} -> {after:?}"
+    );
+}
+
 #[test]
 fn tcpcl_slow_loris_does_not_starve_a_good_client() {
     assert!(
@@ -196,29 +234,8 @@ fn tcpcl_slow_loris_does_not_starve_a_good_client() {
     }
     drop(good);
     // Each loris is closed by the contact timeout (or was evicted earlier).
-    let left = all_closed(
-        &loris,
-        Duration::from_secs(contact_timeout + 6).saturating_sub(start.elapsed()),
-    );
-    assert_eq!(
-        left, 0,
-        "loris connections still open after the contact timeout"
-    );
-    let after = settled(&listener, before.0 + 4);
-    eprintln!("tcpcl: listener after: {after:?}");
-    assert!(peak.0 <= before.0 + 1100, "threads {before:?} -> {peak:?}");
-    assert!(
-        peak.2 <= before.2 + (256 << 10),
-        "RSS {before:?} -> {peak:?}"
-    );
-    assert!(
-        after.0 <= before.0 + 4,
-        "threads not released: {before:?} -> {after:?}"
-    );
-    assert!(
-        after.1 <= before.1 + 4,
-        "fds not released: {before:?} -> {after:?}"
-    );
+    let within = Duration::from_secs(contact_timeout + 6).saturating_sub(start.elapsed());
+    assert_closed_and_released("tcpcl", &listener, &loris, within, before, peak, 1100);
 }
 
 #[test]
@@ -263,29 +280,8 @@ fn cotp_slow_loris_does_not_starve_a_good_client() {
     }
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 3);
     // The CR handshake timeout (10 s) closes each loris.
-    let left = all_closed(
-        &loris,
-        Duration::from_secs(16).saturating_sub(start.elapsed()),
-    );
-    assert_eq!(
-        left, 0,
-        "loris connections still open after the handshake timeout"
-    );
-    let after = settled(&listener, before.0 + 4);
-    eprintln!("cotp: listener after: {after:?}");
-    assert!(peak.0 <= before.0 + 300, "threads {before:?} -> {peak:?}");
-    assert!(
-        peak.2 <= before.2 + (256 << 10),
-        "RSS {before:?} -> {peak:?}"
-    );
-    assert!(
-        after.0 <= before.0 + 4,
-        "threads not released: {before:?} -> {after:?}"
-    );
-    assert!(
-        after.1 <= before.1 + 4,
-        "fds not released: {before:?} -> {after:?}"
-    );
+    let within = Duration::from_secs(16).saturating_sub(start.elapsed());
+    assert_closed_and_released("cotp", &listener, &loris, within, before, peak, 300);
     let _ = std::fs::remove_dir_all(&out);
 }
 

@@ -93,11 +93,21 @@ fn pyd3tn_client_sends_bpv7_bundles_to_our_listener() {
 }
 
 /// pyd3tn's server: sends its contact header, reads ours, then logs the hex of
-/// every read at INFO on stderr.
+/// every read at INFO on stderr. It takes our contact header from one `read(1024)` and
+/// refuses anything longer, so a DATA_SEGMENT that arrives before that read (a loaded
+/// machine) would be read with the header: the script says `contact header read` once
+/// pyd3tn has decoded ours, and the test sends only after that line.
 const PYD3TN_SERVE: &str = r#"
 import asyncio, logging, sys
+import pyd3tn.tcpcl as tcpcl
 from pyd3tn.tcpcl import TCPCLServer
 logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(message)s")
+_decode = tcpcl.decode_tcpcl_contact_header
+def _announced(raw):
+    header = _decode(raw)
+    print("contact header read", file=sys.stderr, flush=True)
+    return header
+tcpcl.decode_tcpcl_contact_header = _announced
 async def main():
     async with TCPCLServer("dtn://pysrv/", "127.0.0.1", int(sys.argv[1])) as s:
         print("ready", flush=True)
@@ -126,6 +136,9 @@ fn our_v3_client_sends_to_pyd3tn_server() {
     let s = tx.connect(("127.0.0.1", port)).unwrap();
     let p = s.wait_established(T).unwrap();
     assert_eq!((p.version, p.peer_node_id.as_str()), (3, "dtn://pysrv/"));
+    server
+        .wait_line(Stream::Stderr, T, |l| l == "contact header read")
+        .unwrap();
     // pyd3tn's server asks for nothing: no acks, so bundles are sent unconfirmed.
     let tid = s.send_bytes(b"hello v3".to_vec()).unwrap();
     wait_event(
