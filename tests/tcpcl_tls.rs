@@ -61,6 +61,13 @@ fn tls_config(
     Ok(c)
 }
 
+/// The common case of [`tls_config`]: node ID `dtn://NAME/` and a certificate from `ca`
+/// whose NODE-ID names it.
+fn node_config(dir: &Dir, name: &str, ca: &CertFactory) -> Result<Config> {
+    let node = format!("dtn://{name}/");
+    tls_config(dir, name, &node, ca, ca, &LeafSpec::node(&node))
+}
+
 /// Starts a listening agent and connects to it; returns both ends' close reasons, or
 /// the established sessions' agents.
 fn connect(rx_cfg: Config, tx_cfg: Config, server_name: Option<&str>) -> Result<Conn> {
@@ -103,14 +110,7 @@ fn passive_close(events: &Receiver<Event>) -> Result<CloseReason> {
 fn tls_session_with_node_authentication_both_forms() -> Result<()> {
     let dir = Dir::new("ok")?;
     let ca = CertFactory::new_ca("TCPCL test CA")?;
-    let mut rx_cfg = tls_config(
-        &dir,
-        "rx",
-        "dtn://rx/",
-        &ca,
-        &ca,
-        &LeafSpec::node("dtn://rx/"),
-    )?;
+    let mut rx_cfg = node_config(&dir, "rx", &ca)?;
     rx_cfg.require_tls = Some(true);
     rx_cfg.require_node_authn = true;
     // The active side's certificate uses the legacy URI SAN form, plus a DNS name.
@@ -167,14 +167,7 @@ fn host_authentication_by_dns_name() -> Result<()> {
         ..LeafSpec::node("dtn://rx/")
     };
     let rx_cfg = tls_config(&dir, "rx", "dtn://rx/", &ca, &ca, &spec)?;
-    let mut tx_cfg = tls_config(
-        &dir,
-        "tx",
-        "dtn://tx/",
-        &ca,
-        &ca,
-        &LeafSpec::node("dtn://tx/"),
-    )?;
+    let mut tx_cfg = node_config(&dir, "tx", &ca)?;
     tx_cfg.require_host_authn = true;
     let c = connect(rx_cfg.clone(), tx_cfg.clone(), Some("localhost"))?;
     let s = &c.s;
@@ -211,14 +204,7 @@ fn host_authentication_under_each_setting() -> Result<()> {
         ..LeafSpec::node("dtn://rx/")
     };
     let rx_cfg = tls_config(&dir, "rx", "dtn://rx/", &ca, &ca, &spec)?;
-    let tx_base = tls_config(
-        &dir,
-        "tx",
-        "dtn://tx/",
-        &ca,
-        &ca,
-        &LeafSpec::node("dtn://tx/"),
-    )?;
+    let tx_base = node_config(&dir, "tx", &ca)?;
     // Default: a Failure ends the session although nothing requires host authentication.
     let c = connect(rx_cfg.clone(), tx_base.clone(), Some("elsewhere.example"))?;
     assert_eq!(c.s.wait_closed(T)?, CloseReason::HostNotAuthenticated);
@@ -267,23 +253,9 @@ fn host_authentication_under_each_setting() -> Result<()> {
 fn a_resumed_session_still_authenticates_the_node() -> Result<()> {
     let dir = Dir::new("resume")?;
     let ca = CertFactory::new_ca("TCPCL test CA")?;
-    let mut rx_cfg = tls_config(
-        &dir,
-        "rx",
-        "dtn://rx/",
-        &ca,
-        &ca,
-        &LeafSpec::node("dtn://rx/"),
-    )?;
+    let mut rx_cfg = node_config(&dir, "rx", &ca)?;
     rx_cfg.require_node_authn = true;
-    let mut tx_cfg = tls_config(
-        &dir,
-        "tx",
-        "dtn://tx/",
-        &ca,
-        &ca,
-        &LeafSpec::node("dtn://tx/"),
-    )?;
+    let mut tx_cfg = node_config(&dir, "tx", &ca)?;
     tx_cfg.require_node_authn = true;
     let rx = Agent::new(rx_cfg)?;
     let addr = rx.listen("127.0.0.1:0")?;
@@ -327,14 +299,7 @@ fn unknown_ca_fails_the_handshake() -> Result<()> {
         &rogue,
         &LeafSpec::node("dtn://rx/"),
     )?;
-    let tx_cfg = tls_config(
-        &dir,
-        "tx",
-        "dtn://tx/",
-        &ca,
-        &ca,
-        &LeafSpec::node("dtn://tx/"),
-    )?;
+    let tx_cfg = node_config(&dir, "tx", &ca)?;
     let c = connect(rx_cfg, tx_cfg, None)?;
     let s = &c.s;
     let r = s.wait_closed(T)?;
@@ -367,14 +332,7 @@ fn expired_certificate_fails_the_handshake() -> Result<()> {
         &ca,
         &LeafSpec::node("dtn://rx/").expired(),
     )?;
-    let tx_cfg = tls_config(
-        &dir,
-        "tx",
-        "dtn://tx/",
-        &ca,
-        &ca,
-        &LeafSpec::node("dtn://tx/"),
-    )?;
+    let tx_cfg = node_config(&dir, "tx", &ca)?;
     let c = connect(rx_cfg, tx_cfg, None)?;
     let (rx, s) = (&c.events, &c.s);
     let r = s.wait_closed(T)?;
@@ -406,14 +364,7 @@ fn node_id_mismatch_under_require_node_authn() -> Result<()> {
         &ca,
         &LeafSpec::node("dtn://impostor/"),
     )?;
-    let mut tx_cfg = tls_config(
-        &dir,
-        "tx",
-        "dtn://tx/",
-        &ca,
-        &ca,
-        &LeafSpec::node("dtn://tx/"),
-    )?;
+    let mut tx_cfg = node_config(&dir, "tx", &ca)?;
     tx_cfg.require_node_authn = true;
     let c = connect(rx_cfg, tx_cfg, None)?;
     let (rx, s) = (&c.events, &c.s);
@@ -442,14 +393,7 @@ fn node_id_mismatch_under_require_node_authn() -> Result<()> {
 fn plaintext_peer_is_refused_under_require_tls() -> Result<()> {
     let dir = Dir::new("plain")?;
     let ca = CertFactory::new_ca("TCPCL test CA")?;
-    let mut rx_cfg = tls_config(
-        &dir,
-        "rx",
-        "dtn://rx/",
-        &ca,
-        &ca,
-        &LeafSpec::node("dtn://rx/"),
-    )?;
+    let mut rx_cfg = node_config(&dir, "rx", &ca)?;
     rx_cfg.require_tls = Some(true);
     let mut tx_cfg = Config::with_node_id("dtn://tx/");
     tx_cfg.tls_enable = false;
@@ -467,22 +411,8 @@ fn plaintext_peer_is_refused_under_require_tls() -> Result<()> {
 fn tls12_only_peer_is_refused_when_tls13_is_required() -> Result<()> {
     let dir = Dir::new("v12")?;
     let ca = CertFactory::new_ca("TCPCL test CA")?;
-    let rx_cfg = tls_config(
-        &dir,
-        "rx",
-        "dtn://rx/",
-        &ca,
-        &ca,
-        &LeafSpec::node("dtn://rx/"),
-    )?;
-    let mut tx_cfg = tls_config(
-        &dir,
-        "tx",
-        "dtn://tx/",
-        &ca,
-        &ca,
-        &LeafSpec::node("dtn://tx/"),
-    )?;
+    let rx_cfg = node_config(&dir, "rx", &ca)?;
+    let mut tx_cfg = node_config(&dir, "tx", &ca)?;
     tx_cfg.tls_version = Some("1.2".into());
     tx_cfg.tls_ciphers = Some(vec!["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256".into()]);
     let c = connect(rx_cfg, tx_cfg, None)?;
