@@ -33,7 +33,9 @@ fn s(p: &Path) -> &str {
 }
 
 /// Starts `proto tcpcl listen` on an ephemeral port; returns the child and its address.
-fn listen(args: &[&str]) -> (Child, String) {
+/// Starts `proto tcpcl listen` on a free port; the listener is killed when the guard
+/// drops, so a failing test never leaves it behind.
+fn listen(args: &[&str]) -> (KillOnDrop, String) {
     let mut child = proto()
         .args(["tcpcl", "listen", "--bind", "127.0.0.1:0"])
         .args(args)
@@ -51,7 +53,7 @@ fn listen(args: &[&str]) -> (Child, String) {
         .to_string();
     // Keep draining stderr so the child never blocks on it.
     std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-    (child, addr)
+    (KillOnDrop(Some(child)), addr)
 }
 
 fn send(addr: &str, args: &[&str]) -> Output {
@@ -62,7 +64,8 @@ fn send(addr: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn wait_with_timeout(mut child: Child, limit: Duration) -> Output {
+fn wait_with_timeout(child: KillOnDrop, limit: Duration) -> Output {
+    let mut child = child.take();
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if start.elapsed() > limit {
@@ -74,7 +77,11 @@ fn wait_with_timeout(mut child: Child, limit: Duration) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn stop(mut child: Child) {
+fn stop(child: KillOnDrop) {
+    drop(child);
+}
+
+fn kill(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -832,7 +839,6 @@ fn empty_files_and_empty_stdin_are_zero_length_bundles() {
         "--count",
         "3",
     ]);
-    let guard = scopeguard_kill(child);
     std::fs::write(dir.join("empty.bin"), b"").unwrap();
     std::fs::write(dir.join("a.txt"), b"after the empty one").unwrap();
     let started = Instant::now();
@@ -857,7 +863,7 @@ fn empty_files_and_empty_stdin_are_zero_length_bundles() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr_of(&o));
-    let output = wait_with_timeout(guard.take(), Duration::from_secs(10));
+    let output = wait_with_timeout(child, Duration::from_secs(10));
     let stdout = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
@@ -878,7 +884,8 @@ fn empty_files_and_empty_stdin_are_zero_length_bundles() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Kills the child when dropped, unless it was taken back.
+/// A listener child that is killed when dropped (every exit path of a test, a failed
+/// assertion included), unless it was taken back to wait for its exit.
 struct KillOnDrop(Option<Child>);
 
 impl KillOnDrop {
@@ -890,11 +897,24 @@ impl KillOnDrop {
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         if let Some(c) = self.0.take() {
-            stop(c);
+            kill(c);
         }
     }
 }
 
-fn scopeguard_kill(child: Child) -> KillOnDrop {
-    KillOnDrop(Some(child))
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        self.0
+            .as_ref()
+            .expect("a guard holds its child until taken")
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0
+            .as_mut()
+            .expect("a guard holds its child until taken")
+    }
 }
