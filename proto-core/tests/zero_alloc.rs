@@ -107,28 +107,40 @@ fn cotp_moves_1000_messages_each_way_without_allocating() {
     assert_eq!(allocations, 0, "the COTP core allocated on the data path");
 }
 
-/// Moves every control message `from` wants to send into `to`; returns whether any
-/// moved.
-fn pump_tcpcl(now: Instant, from: &mut Session, to: &mut Session, wire: &mut [u8]) -> bool {
-    let mut moved = false;
-    let no_data = |_| Ready {
-        available: 0,
-        complete: false,
-    };
-    // With no data offered, only control messages come out.
-    while let Ok(Some(Transmit::Control(n))) = from.poll_transmit(now, wire, no_data) {
-        moved = true;
-        let mut input = &wire[..n];
-        while !input.is_empty() {
-            let r = to.handle_input(now, input);
-            assert!(r.consumed > 0, "session stalled on control input");
-            input = &input[r.consumed..];
+/// Defines `$name`, which moves every control message `from` wants to send into `to`
+/// and returns whether any moved: one body for the v4 and the v3 session, which share
+/// the transmit/input/event calls but no trait outside the `testing` feature.
+macro_rules! control_pump {
+    ($name:ident, $session:ty, $stalled:literal) => {
+        fn $name(now: Instant, from: &mut $session, to: &mut $session, wire: &mut [u8]) -> bool {
+            let mut moved = false;
+            let no_data = |_| Ready {
+                available: 0,
+                complete: false,
+            };
+            // With no data offered, only control messages come out.
+            while let Ok(Some(Transmit::Control(n))) = from.poll_transmit(now, wire, no_data) {
+                moved = true;
+                let mut input = &wire[..n];
+                while !input.is_empty() {
+                    let r = to.handle_input(now, input);
+                    assert!(r.consumed > 0, $stalled);
+                    input = &input[r.consumed..];
+                }
+            }
+            while from.poll_event().is_some() {}
+            while to.poll_event().is_some() {}
+            moved
         }
-    }
-    while from.poll_event().is_some() {}
-    while to.poll_event().is_some() {}
-    moved
+    };
 }
+
+control_pump!(pump_tcpcl, Session, "session stalled on control input");
+control_pump!(
+    pump_tcpcl3,
+    v3::Session,
+    "v3 session stalled on control input"
+);
 
 #[test]
 fn tcpcl_moves_1000_segments_each_way_without_allocating() {
@@ -198,32 +210,6 @@ fn tcpcl_moves_1000_segments_each_way_without_allocating() {
     assert_eq!(received, [3_000_000, 3_000_000]);
     assert_eq!(finished, [1000, 1000]);
     assert_eq!(allocations, 0, "the TCPCL core allocated on the data path");
-}
-
-/// Moves every control message a v3 session wants to send into its peer.
-fn pump_tcpcl3(
-    now: Instant,
-    from: &mut v3::Session,
-    to: &mut v3::Session,
-    wire: &mut [u8],
-) -> bool {
-    let mut moved = false;
-    let no_data = |_| Ready {
-        available: 0,
-        complete: false,
-    };
-    while let Ok(Some(Transmit::Control(n))) = from.poll_transmit(now, wire, no_data) {
-        moved = true;
-        let mut input = &wire[..n];
-        while !input.is_empty() {
-            let r = to.handle_input(now, input);
-            assert!(r.consumed > 0, "v3 session stalled on control input");
-            input = &input[r.consumed..];
-        }
-    }
-    while from.poll_event().is_some() {}
-    while to.poll_event().is_some() {}
-    moved
 }
 
 #[test]
